@@ -1,0 +1,39 @@
+# The README's commands. Everything installs into .venv/ at the repo root; no root needed.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint typecheck ci bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip==26.3"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+# The demo: SQLite and local folders under var/, a seeded population, the server, the periodic sync.
+run: install
+	$(BIN)/python scripts/run_demo.py
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy .
+
+ci:
+	bash .ci/run
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf var/ .pytest_cache .mypy_cache .ruff_cache

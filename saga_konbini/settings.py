@@ -1,0 +1,241 @@
+"""One environment-driven settings module (see README, "Configuration").
+
+``SAGA_ENV=production`` turns on the production rules: every secret must come from the
+environment, DEBUG is off, cookies are secure and the kiosk simulator is off. Without it the
+embedded defaults apply: SQLite and local folders under ``var/``, no Redis needed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+from saga_konbini.env import env_bool, env_int, env_list, env_secret, env_str, new_aes_key_spec
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+SAGA_ENV = env_str("SAGA_ENV", "development")
+if SAGA_ENV not in {"development", "production"}:
+    raise ImproperlyConfigured(f"SAGA_ENV must be development or production, got {SAGA_ENV!r}")
+PRODUCTION = SAGA_ENV == "production"
+
+VAR_DIR = Path(env_str("KONBINI_VAR_DIR", str(BASE_DIR / "var")))
+_DEV_SECRETS = None if PRODUCTION else VAR_DIR / "secrets"
+
+
+def _dev_secret_file(name: str) -> Path | None:
+    return None if _DEV_SECRETS is None else _DEV_SECRETS / name
+
+
+SECRET_KEY = env_secret("DJANGO_SECRET_KEY", dev_file=_dev_secret_file("django_secret_key"))
+DEBUG = env_bool("DJANGO_DEBUG", default=not PRODUCTION)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DJANGO_DEBUG must be off in production")
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "axes",
+    "audit",
+    "residents",
+    "sync",
+    "certificates",
+    "kiosk_api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # django-axes must be last: it locks out repeated failed admin logins.
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "saga_konbini.urls"
+WSGI_APPLICATION = "saga_konbini.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database: SQLite under var/ by default, DATABASE_URL for PostgreSQL -------------------
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several processes (server, worker) share the file: wait for locks instead of failing.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: cache, Celery broker; optional in development ---------------------------------
+REDIS_URL = env_str("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # An embedded broker for the fresh-clone demo: kombu's filesystem transport, no server needed.
+    _broker_dir = VAR_DIR / "celery-broker"
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_TIMEZONE = "Asia/Tokyo"
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+SYNC_BEAT_SECONDS = env_int("SYNC_BEAT_SECONDS", 300, minimum=10)
+CELERY_BEAT_SCHEDULE = {
+    "sync-apply-pending-batches": {"task": "sync.tasks.sync_run_task", "schedule": float(SYNC_BEAT_SECONDS)},
+}
+
+# --- Authentication, sessions, security ----------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = 1  # hours
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 30 * 60, minimum=60)  # clerks: 30 minutes
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_SAVE_EVERY_REQUEST = True  # idle timeout, not absolute
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+
+# --- Internationalisation: Japanese first, English available ------------------------------
+LANGUAGE_CODE = "ja"
+LANGUAGES = [("ja", _("日本語")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "Asia/Tokyo"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# --- REST framework --------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "佐賀市証明書コンビニ交付 Kiosk API",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Logging: JSON-ish lines, never personal data --------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- The product's own settings (SPEC references in comments) ----------------------------
+# SPEC §5: the core-system feed's inbox; archive/ and rejected/ live inside it.
+SYNC_INBOX_DIR = Path(env_str("SYNC_INBOX_DIR", str(VAR_DIR / "inbox")))
+# Mirror freshness: /readyz and alerts complain when no batch was applied for this long.
+SYNC_MAX_LAG_SECONDS = env_int("SYNC_MAX_LAG_SECONDS", 24 * 3600, minimum=60)
+
+# My Number encryption at rest (AES-256-GCM). MY_NUMBER_KEYS is "kid:base64key,kid:base64key";
+# the key named by MY_NUMBER_ACTIVE_KEY_ID encrypts, every listed key can decrypt (rotation).
+# Never derived from SECRET_KEY: rotating one must not touch the other.
+MY_NUMBER_KEYS = env_secret(
+    "MY_NUMBER_KEYS", dev_file=_dev_secret_file("my_number_keys"), make=new_aes_key_spec
+)
+MY_NUMBER_ACTIVE_KEY_ID = env_str("MY_NUMBER_ACTIVE_KEY_ID", "")
+
+# SPEC §2: service hours in Japan time; "00:00-24:00" is always open (tests, demos).
+KONBINI_SERVICE_HOURS = env_str("KONBINI_SERVICE_HOURS", "06:30-23:00")
+KONBINI_TAX_YEARS_OFFERED = env_int("KONBINI_TAX_YEARS_OFFERED", 3, minimum=1)
+KONBINI_DEFAULT_FEE_YEN = env_int("KONBINI_DEFAULT_FEE_YEN", 200, minimum=0)
+# SPEC §1: certificates from synthetic data carry 「見本」 unless an operator turns this off.
+CERTIFICATE_SPECIMEN = env_bool("CERTIFICATE_SPECIMEN", True)
+MAYOR_NAME = env_str("MAYOR_NAME", "坂井　英隆")
+MUNICIPALITY_CODE = "41201"
+# SPEC §9: the browser kiosk is for demos and training only.
+KIOSK_SIMULATOR_ENABLED = env_bool("KIOSK_SIMULATOR_ENABLED", not PRODUCTION)
+
+# SPEC §4: the trust anchors for card user certificates, and where the CA publishes its CRL.
+# The demo's test CA (kiosk_api/jpki_sim.py) writes its files under KONBINI_PKI_DIR.
+KONBINI_PKI_DIR = Path(env_str("KONBINI_PKI_DIR", str(VAR_DIR / "pki")))
+KONBINI_TRUSTED_CA_FILES = [
+    Path(p) for p in env_list("KONBINI_TRUSTED_CA_FILES", [str(KONBINI_PKI_DIR / "jpki-test-ca.pem")])
+]
+KONBINI_CRL_SOURCE = env_str("KONBINI_CRL_SOURCE", str(KONBINI_PKI_DIR / "jpki-test-ca.crl"))
+# SPEC §8: the city's issuing key (ECDSA P-256) for the 2D code and the PDF signature.
+KONBINI_SIGNING_DIR = Path(env_str("KONBINI_SIGNING_DIR", str(VAR_DIR / "signing")))
+# SPEC §8: /verify/ answers for this many days after issue.
+VERIFY_RETENTION_DAYS = env_int("VERIFY_RETENTION_DAYS", 90, minimum=1)
