@@ -56,3 +56,6 @@ class AuditEventResident(models.Model):
         verbose_name = "監査対象住民"
         verbose_name_plural = "監査対象住民"
         constraints = [models.UniqueConstraint(fields=["event", "resident_id"], name="audit_subject_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.event_id}:{self.resident_id}"
