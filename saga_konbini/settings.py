@@ -55,7 +55,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -66,6 +65,10 @@ MIDDLEWARE = [
     # django-axes must be last: it locks out repeated failed admin logins.
     "axes.middleware.AxesMiddleware",
 ]
+
+if PRODUCTION:
+    # Static files (the admin's) are served by WhiteNoise in production; runserver serves them in development.
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "saga_konbini.urls"
 WSGI_APPLICATION = "saga_konbini.wsgi.application"
