@@ -46,6 +46,8 @@ class SubjectMismatch(CertificateRefused):
         # ``detail`` is a machine code (e.g. "persons_differ"), never names or numbers.
         super().__init__(NOT_AVAILABLE_AT_KIOSK, "subject_mismatch")
         self.detail = detail
+        # The numbers allocated to the discarded PDF, for the audit event (set by the issuer).
+        self.certificate_numbers: list[str] = []
 
 
 class PayloadInvalid(Exception):

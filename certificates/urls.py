@@ -1,5 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from certificates import views
 
 app_name = "certificates"
 
-urlpatterns: list = []
+urlpatterns = [
+    # SPEC §8: public verification of an issued certificate.
+    path("verify/", views.verify_page, name="verify"),
+]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import factory
 from django.utils import timezone
@@ -29,7 +31,7 @@ def valid_my_number(n: int) -> str:
     return first_eleven + str(my_number_check_digit(first_eleven))
 
 
-class HouseholdFactory(factory.django.DjangoModelFactory):
+class HouseholdFactory(factory.django.DjangoModelFactory[Household]):
     class Meta:
         model = Household
 
@@ -39,7 +41,7 @@ class HouseholdFactory(factory.django.DjangoModelFactory):
     head_resident_code = ""
 
 
-class ResidentFactory(factory.django.DjangoModelFactory):
+class ResidentFactory(factory.django.DjangoModelFactory[Resident]):
     class Meta:
         model = Resident
         skip_postgeneration_save = True
@@ -73,7 +75,7 @@ class ResidentFactory(factory.django.DjangoModelFactory):
     synced_at = factory.LazyFunction(timezone.now)
 
     @factory.post_generation
-    def _head(obj: Resident, create: bool, extracted: object, **kwargs: object) -> None:  # noqa: N805
+    def _head(obj: Resident, create: bool, extracted: object, **kwargs: object) -> None:
         # The first member of a household made here becomes its head (世帯主).
         if create and not obj.household.head_resident_code:
             obj.household.head_resident_code = obj.resident_code
@@ -89,10 +91,10 @@ def member_of(holder: Resident, **kwargs: object) -> Resident:
         "birth_date": date(1982, 8, 15),
     }
     defaults.update(kwargs)
-    return ResidentFactory(**defaults)
+    return ResidentFactory.create(**defaults)
 
 
-class SealRegistrationFactory(factory.django.DjangoModelFactory):
+class SealRegistrationFactory(factory.django.DjangoModelFactory[SealRegistration]):
     class Meta:
         model = SealRegistration
 
@@ -105,7 +107,7 @@ class SealRegistrationFactory(factory.django.DjangoModelFactory):
     synced_at = factory.LazyFunction(timezone.now)
 
 
-class TaxAssessmentFactory(factory.django.DjangoModelFactory):
+class TaxAssessmentFactory(factory.django.DjangoModelFactory[TaxAssessment]):
     """A declared salary earner's assessment (令和8年度 rules are not modelled: fixed amounts)."""
 
     class Meta:
@@ -129,7 +131,7 @@ class TaxAssessmentFactory(factory.django.DjangoModelFactory):
     synced_at = factory.LazyFunction(timezone.now)
 
 
-class TaxPaymentFactory(factory.django.DjangoModelFactory):
+class TaxPaymentFactory(factory.django.DjangoModelFactory[TaxPayment]):
     class Meta:
         model = TaxPayment
 
@@ -142,7 +144,7 @@ class TaxPaymentFactory(factory.django.DjangoModelFactory):
     synced_at = factory.LazyFunction(timezone.now)
 
 
-class CardLinkFactory(factory.django.DjangoModelFactory):
+class CardLinkFactory(factory.django.DjangoModelFactory[CardLink]):
     class Meta:
         model = CardLink
 
@@ -153,7 +155,7 @@ class CardLinkFactory(factory.django.DjangoModelFactory):
     synced_at = factory.LazyFunction(timezone.now)
 
 
-class IssuanceStopFactory(factory.django.DjangoModelFactory):
+class IssuanceStopFactory(factory.django.DjangoModelFactory[IssuanceStop]):
     class Meta:
         model = IssuanceStop
 
@@ -165,7 +167,7 @@ class IssuanceStopFactory(factory.django.DjangoModelFactory):
     lifted_at = None
 
 
-class FeeFactory(factory.django.DjangoModelFactory):
+class FeeFactory(factory.django.DjangoModelFactory[Fee]):
     class Meta:
         model = Fee
 
@@ -177,3 +179,8 @@ class FeeFactory(factory.django.DjangoModelFactory):
 def jst(year: int, month: int, day: int, hour: int = 10, minute: int = 0) -> datetime:
     """An aware datetime in Japan time, for injected clocks."""
     return datetime(year, month, day, hour, minute, tzinfo=timezone.get_fixed_timezone(timedelta(hours=9)))
+
+
+def signing_dir_for_tests(tmp_path_factory: Any) -> Path:
+    """One issuing key per test session (and xdist worker), never the developer's var/signing."""
+    return Path(tmp_path_factory.getbasetemp()) / "issuing-key"

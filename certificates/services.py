@@ -1,0 +1,507 @@
+"""Issuing certificates, and the clerks' acts on issuances and stops (SPEC §2, §3, §8).
+
+``certificate_issue`` is the one door through which a certificate leaves the server. Each call
+carries its own data from start to end (no shared buffer, nothing keyed by "the current" request:
+the lessons of Yokohama and Kawasaki, DOMAIN.md), and before returning it reads the finished PDF back
+and refuses unless it shows exactly the requested persons under exactly the allocated numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from audit.services import Actor, audit_record
+from certificates import documents
+from certificates.eligibility import HolderEligibility, holder_eligibility
+from certificates.errors import (
+    INVALID_REQUEST,
+    NOT_AVAILABLE_AT_KIOSK,
+    CertificateRefused,
+    PayloadInvalid,
+    SubjectMismatch,
+)
+from certificates.glyphs import UnprintableCharacterError, ensure_printable
+from certificates.models import CertType, IssuanceRecord, IssuanceStop, IssuedCertificateNumber
+from certificates.numbers import certificate_numbers_allocate
+from certificates.rendering import RenderCopy, read_verification_payloads, render_certificate_pdf
+from certificates.signing import check_code_compute, payload_sign, payload_verify, pdf_sign
+from residents.models import CardLink, Resident
+
+JUMINHYO_SCOPES = ("all", "selected")
+
+
+class IssuanceStateError(Exception):
+    """The issuance is not in a state that allows the requested change (e.g. printing a voided one)."""
+
+    def __init__(self, message: str, *, status: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class IssueRequest:
+    cert_type: str
+    copies: int
+    member_resident_ids: tuple[int, ...] = ()  # juminhyo scope "selected" (the kiosk resolves member_refs)
+    scope: str = "all"
+    show_relationship: bool = False
+    show_honseki: bool = False
+    show_my_number: bool = False
+    fiscal_year: int | None = None
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    issuance: IssuanceRecord
+    pdf: bytes
+    sha256: str
+    certificate_numbers: list[str]
+    fee_total: int
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What this request will print, decided from the eligibility rows."""
+
+    members: tuple[Resident, ...]  # the persons to print, in print order
+    expected_persons: tuple[tuple[str, ...], ...]  # as the payload must show them (see _payload_person)
+
+
+def _request_summary(request: IssueRequest) -> dict[str, Any]:
+    """The request's options without personal data: for the issuance record and the audit payload.
+
+    The key avoids the words "my number": the audit log rejects such keys outright.
+    """
+    summary: dict[str, Any] = {
+        "type": request.cert_type if request.cert_type in CertType.values else "unknown"
+    }
+    if request.cert_type == CertType.JUMINHYO:
+        summary.update(
+            scope=request.scope if request.scope in JUMINHYO_SCOPES else "unknown",
+            show_relationship=bool(request.show_relationship),
+            show_honseki=bool(request.show_honseki),
+            show_individual_number=bool(request.show_my_number),
+            members_selected=len(request.member_resident_ids),
+        )
+    elif request.cert_type in (CertType.SHOTOKU_KAZEI, CertType.NOZEI):
+        summary["fiscal_year"] = request.fiscal_year if isinstance(request.fiscal_year, int) else None
+    return summary
+
+
+def _invalid(reason: str) -> CertificateRefused:
+    return CertificateRefused(INVALID_REQUEST, reason)
+
+
+def _is_flag(value: object) -> bool:
+    return isinstance(value, bool)
+
+
+def _plan(request: IssueRequest, eligibility: HolderEligibility) -> _Plan:
+    """Validate the options against the offer (SPEC §2, §3) and decide whom to print."""
+    if request.cert_type not in CertType.values:
+        raise _invalid("unknown_type")
+    offer = eligibility.offer(request.cert_type)
+    if isinstance(request.copies, bool) or not isinstance(request.copies, int):
+        raise _invalid("invalid_copies")
+    if not 1 <= request.copies <= offer.max_copies:
+        raise _invalid("invalid_copies")
+    if not all(
+        _is_flag(f) for f in (request.show_relationship, request.show_honseki, request.show_my_number)
+    ):
+        raise _invalid("invalid_options")
+    if not offer.available:
+        assert offer.unavailable_code is not None and offer.reason is not None
+        raise CertificateRefused(offer.unavailable_code, offer.reason)
+
+    holder = eligibility.holder
+    if request.cert_type == CertType.JUMINHYO:
+        if request.fiscal_year is not None or request.scope not in JUMINHYO_SCOPES:
+            raise _invalid("invalid_options")
+        offered = {m.pk: m for m in eligibility.members}
+        if request.scope == "all":
+            if request.member_resident_ids:
+                raise _invalid("members_with_scope_all")
+            members = eligibility.members
+        else:
+            chosen = request.member_resident_ids
+            if not chosen or len(set(chosen)) != len(chosen):
+                raise _invalid("invalid_members")
+            if not set(chosen) <= offered.keys():
+                # Someone outside the printable household (another household, a removed member, a
+                # member under a support measure): never printed, whatever the kiosk sent.
+                raise _invalid("member_not_offered")
+            members = tuple(m for m in eligibility.members if m.pk in set(chosen))
+        return _Plan(members=members, expected_persons=tuple(_expected(m, with_birth=True) for m in members))
+
+    # The other types take no juminhyo options.
+    if (
+        request.scope != "all"
+        or request.member_resident_ids
+        or request.show_relationship
+        or request.show_honseki
+        or request.show_my_number
+    ):
+        raise _invalid("options_not_applicable")
+    if request.cert_type == CertType.INKAN:
+        if request.fiscal_year is not None:
+            raise _invalid("options_not_applicable")
+    elif request.fiscal_year not in offer.fiscal_years:
+        raise _invalid("fiscal_year_not_offered")
+    with_birth = request.cert_type != CertType.NOZEI  # 納税証明書 prints no birth date
+    return _Plan(members=(holder,), expected_persons=(_expected(holder, with_birth=with_birth),))
+
+
+def _name_key(name: str) -> str:
+    # Compare names without the spacing between family and given name, which is layout.
+    return "".join(name.split())
+
+
+def _expected(resident: Resident, *, with_birth: bool) -> tuple[str, ...]:
+    name = _name_key(resident.full_name)
+    return (name, resident.birth_date.isoformat()) if with_birth else (name,)
+
+
+def _payload_person(entry: object) -> tuple[str, ...]:
+    if not isinstance(entry, list) or not entry or not all(isinstance(x, str) for x in entry):
+        raise SubjectMismatch("malformed_person")
+    return (_name_key(entry[0]), *entry[1:])
+
+
+def _build_document(
+    request: IssueRequest, eligibility: HolderEligibility, plan: _Plan, *, number: str, check_code: str
+) -> documents.CertificateDocument:
+    common: dict[str, Any] = {
+        "certificate_number": number,
+        "check_code": check_code,
+        "issued_on": eligibility.today,
+        "specimen": settings.CERTIFICATE_SPECIMEN,
+    }
+    holder = eligibility.holder
+    # The builders are looked up on the module at call time: they decide what is printed.
+    if request.cert_type == CertType.JUMINHYO:
+        return documents.juminhyo_document(
+            household=eligibility.household,
+            members=plan.members,
+            scope=request.scope,
+            show_relationship=request.show_relationship,
+            show_honseki=request.show_honseki,
+            show_my_number=request.show_my_number,
+            **common,
+        )
+    if request.cert_type == CertType.INKAN:
+        assert eligibility.registration is not None
+        return documents.inkan_document(holder=holder, registration=eligibility.registration, **common)
+    assert request.fiscal_year is not None
+    if request.cert_type == CertType.SHOTOKU_KAZEI:
+        return documents.shotoku_kazei_document(
+            holder=holder, assessment=eligibility.assessments[request.fiscal_year], **common
+        )
+    return documents.nozei_document(
+        holder=holder,
+        fiscal_year=request.fiscal_year,
+        payments=eligibility.payments[request.fiscal_year],
+        **common,
+    )
+
+
+def _subject_check(
+    *,
+    pdf: bytes,
+    request: IssueRequest,
+    plan: _Plan,
+    numbers: list[str],
+    issued_on: date,
+    built: list[documents.CertificateDocument],
+) -> None:
+    """Read the finished, signed PDF back and refuse unless it shows exactly what was requested.
+
+    Independent of how the document was built: the payloads come out of the file itself, their
+    signatures are verified, and they are compared with the persons taken from the mirror rows
+    that eligibility checked (SPEC §3: one request's data must never reach another request).
+    """
+    try:
+        payloads = read_verification_payloads(pdf)
+    except ValueError as exc:
+        raise SubjectMismatch("payloads_unreadable") from exc
+    if len(payloads) != len(numbers):
+        raise SubjectMismatch("copy_count_differs")
+    expected_persons = sorted(plan.expected_persons)
+    expected_ids = frozenset(m.pk for m in plan.members)
+    for index, (token, number) in enumerate(zip(payloads, numbers, strict=True)):
+        try:
+            facts = payload_verify(token)
+        except PayloadInvalid as exc:
+            raise SubjectMismatch("payload_invalid") from exc
+        if facts.get("n") != number:
+            raise SubjectMismatch("number_differs")
+        if facts.get("t") != request.cert_type or facts.get("d") != issued_on.isoformat():
+            raise SubjectMismatch("type_or_date_differs")
+        persons = facts.get("p")
+        if not isinstance(persons, list) or len(persons) != len(expected_persons):
+            raise SubjectMismatch("person_count_differs")
+        if sorted(_payload_person(p) for p in persons) != expected_persons:
+            raise SubjectMismatch("persons_differ")
+        if built[index].subject_resident_ids() != expected_ids:
+            raise SubjectMismatch("subject_ids_differ")
+
+
+def _issue(
+    *, holder: Resident, request: IssueRequest, actor: Actor, terminal_label: str, now: datetime,
+    card_link: CardLink | None, source: str, request_id: str,
+) -> IssuedCertificate:  # fmt: skip
+    # Re-read the holder inside the transaction: the offers the kiosk showed may be minutes old.
+    fresh = Resident.objects.filter(pk=holder.pk).first()
+    if fresh is None:  # removed from the mirror by a full batch since authentication
+        raise CertificateRefused(NOT_AVAILABLE_AT_KIOSK, "holder_missing")
+    eligibility = holder_eligibility(holder=fresh, now=now, card_link=card_link)
+    plan = _plan(request, eligibility)
+    numbers = certificate_numbers_allocate(count=request.copies, year=eligibility.today.year)
+    codes = [check_code_compute(number) for number in numbers]
+    built = [
+        _build_document(request, eligibility, plan, number=number, check_code=code)
+        for number, code in zip(numbers, codes, strict=True)
+    ]
+    try:
+        # Optional items (本籍, 続柄) are only known now: check every printed string for 外字.
+        for document in built:
+            ensure_printable(documents.document_printable_text(document))
+        copies = [RenderCopy(document=d, verification_payload=payload_sign(d)) for d in built]
+        pdf = render_certificate_pdf(copies=copies)
+    except UnprintableCharacterError as exc:
+        raise CertificateRefused(NOT_AVAILABLE_AT_KIOSK, "gaiji") from exc
+    signed = pdf_sign(pdf)
+    try:
+        _subject_check(
+            pdf=signed, request=request, plan=plan, numbers=numbers, issued_on=eligibility.today, built=built
+        )
+    except SubjectMismatch as exc:
+        exc.certificate_numbers = numbers
+        raise
+
+    sha256 = hashlib.sha256(signed).hexdigest()
+    offer = eligibility.offer(request.cert_type)
+    fee_total = offer.fee * request.copies
+    printed_ids = sorted(m.pk for m in plan.members)
+    issuance = IssuanceRecord.objects.create(
+        cert_type=request.cert_type,
+        options=_request_summary(request),
+        holder_resident_id=fresh.pk,
+        holder_resident_code=fresh.resident_code,
+        printed_resident_ids=printed_ids,
+        copies=request.copies,
+        fee_total=fee_total,
+        status=IssuanceRecord.Status.ISSUED,
+        pdf_sha256=sha256,
+        terminal_label=terminal_label,
+        issued_at=now,
+    )
+    IssuedCertificateNumber.objects.bulk_create(
+        IssuedCertificateNumber(number=number, check_code=code, issuance=issuance, copy_index=index)
+        for index, (number, code) in enumerate(zip(numbers, codes, strict=True), start=1)
+    )
+    audit_record(
+        actor=actor,
+        action="certificate.issued",
+        resident_ids=printed_ids,
+        certificate_numbers=numbers,
+        payload={**_request_summary(request), "issuance_id": issuance.pk, "copies": request.copies},
+        source=source,
+        request_id=request_id,
+    )
+    return IssuedCertificate(
+        issuance=issuance, pdf=signed, sha256=sha256, certificate_numbers=numbers, fee_total=fee_total
+    )
+
+
+def certificate_issue(
+    *,
+    holder: Resident,
+    request: IssueRequest,
+    actor: Actor,
+    terminal_label: str,
+    now: datetime,
+    card_link: CardLink | None = None,
+    source: str = "",
+    request_id: str = "",
+) -> IssuedCertificate:
+    """Issue ``request`` for ``holder``: re-check eligibility, number, render, sign, self-check, record.
+
+    Everything happens in one transaction (a savepoint when the caller already has one). Refusals
+    raise CertificateRefused (``code`` for the kiosk, ``reason`` for the audit); a finished PDF
+    that does not show exactly the requested persons raises SubjectMismatch and is discarded. The
+    refusal is audited after the issuance's savepoint is rolled back, in the caller's transaction:
+    a caller that wraps this call in ``transaction.atomic()`` must commit after catching the
+    refusal (return the error response from inside the block), or the audit event is lost with it.
+    The PDF is returned, never stored; the record keeps only its SHA-256.
+    """
+    try:
+        with transaction.atomic():
+            return _issue(
+                holder=holder,
+                request=request,
+                actor=actor,
+                terminal_label=terminal_label,
+                now=now,
+                card_link=card_link,
+                source=source,
+                request_id=request_id,
+            )
+    except SubjectMismatch as exc:
+        audit_record(
+            actor=actor,
+            action="certificate.subject_mismatch",
+            outcome=AuditEvent.Outcome.FAILURE,
+            reason=exc.detail,
+            resident_ids=[holder.pk],
+            certificate_numbers=exc.certificate_numbers,
+            payload=_request_summary(request),
+            source=source,
+            request_id=request_id,
+        )
+        raise
+    except CertificateRefused as exc:
+        audit_record(
+            actor=actor,
+            action="certificate.refused",
+            outcome=AuditEvent.Outcome.REFUSED,
+            reason=exc.reason,
+            resident_ids=[holder.pk],
+            payload={**_request_summary(request), "code": exc.code},
+            source=source,
+            request_id=request_id,
+        )
+        raise
+    except Exception as exc:
+        # A crash is audited too (errors must surface, DOMAIN.md "Adachi"); only the exception's
+        # class name: its message could hold data.
+        audit_record(
+            actor=actor,
+            action="certificate.issue_failed",
+            outcome=AuditEvent.Outcome.FAILURE,
+            reason=type(exc).__name__[:64],
+            resident_ids=[holder.pk],
+            payload=_request_summary(request),
+            source=source,
+            request_id=request_id,
+        )
+        raise
+
+
+# --- after issue ---------------------------------------------------------------------------------
+
+
+def issuance_mark_printed(*, issuance_id: int, actor: Actor) -> IssuanceRecord:
+    """The kiosk printed the copies: the fee is due. Repeating it changes nothing."""
+    with transaction.atomic():
+        # Locked: a concurrent void and print of the same issuance must not both win.
+        issuance = IssuanceRecord.objects.select_for_update().get(pk=issuance_id)
+        if issuance.status == IssuanceRecord.Status.PRINTED:
+            return issuance
+        if issuance.status != IssuanceRecord.Status.ISSUED:
+            raise IssuanceStateError("取り消された交付は印刷完了にできません。", status=issuance.status)
+        issuance.status = IssuanceRecord.Status.PRINTED
+        issuance.completed_at = timezone.now()
+        issuance.save(update_fields=["status", "completed_at"])
+        audit_record(
+            actor=actor,
+            action="certificate.printed",
+            resident_ids=issuance.printed_resident_ids,
+            certificate_numbers=_numbers_of(issuance),
+            payload={"issuance_id": issuance.pk},
+        )
+        return issuance
+
+
+def issuance_void(*, issuance_id: int, reason: str, actor: Actor) -> IssuanceRecord:
+    """Void an issuance (print failed, or a clerk's decision): no fee is due and /verify/ answers
+    無効 for its numbers. Voiding a voided issuance changes nothing."""
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("取消理由を入力してください。")
+    with transaction.atomic():
+        issuance = IssuanceRecord.objects.select_for_update().get(pk=issuance_id)
+        if issuance.status == IssuanceRecord.Status.VOIDED:
+            return issuance
+        now = timezone.now()
+        issuance.status = IssuanceRecord.Status.VOIDED
+        issuance.void_reason = reason[:200]
+        issuance.voided_at = now
+        issuance.voided_by = actor.label[:200]
+        issuance.completed_at = issuance.completed_at or now
+        issuance.save(update_fields=["status", "void_reason", "voided_at", "voided_by", "completed_at"])
+        audit_record(
+            actor=actor,
+            action="certificate.voided",
+            resident_ids=issuance.printed_resident_ids,
+            certificate_numbers=_numbers_of(issuance),
+            payload={"issuance_id": issuance.pk},
+        )
+        return issuance
+
+
+def _numbers_of(issuance: IssuanceRecord) -> list[str]:
+    return list(issuance.numbers.order_by("copy_index").values_list("number", flat=True))
+
+
+def _user_of(actor: Actor) -> Any:
+    if actor.kind not in (AuditEvent.ActorKind.CLERK, AuditEvent.ActorKind.AUDITOR) or not actor.id.isdigit():
+        return None
+    return get_user_model().objects.filter(pk=int(actor.id)).first()
+
+
+def _resident_ids_for_code(resident_code: str) -> list[int]:
+    return list(Resident.objects.filter(resident_code=resident_code).values_list("pk", flat=True))
+
+
+def issuance_stop_create(
+    *, resident_code: str, reason: str, until: date | None, actor: Actor
+) -> IssuanceStop:
+    """A clerk stops kiosk issuance for one resident (交付停止), until ``until`` inclusive or until lifted."""
+    resident_code, reason = resident_code.strip(), reason.strip()
+    if not resident_code:
+        raise ValueError("住民番号を入力してください。")
+    if not reason:
+        raise ValueError("停止理由を入力してください。")
+    with transaction.atomic():
+        stop = IssuanceStop.objects.create(
+            resident_code=resident_code,
+            reason=reason[:200],
+            until=until,
+            created_by=_user_of(actor),
+            created_at=timezone.now(),
+        )
+        # The clerk's free-text reason stays on the stop (it may name people); the audit holds its id.
+        audit_record(
+            actor=actor,
+            action="resident.stop_set",
+            resident_ids=_resident_ids_for_code(resident_code),
+            payload={"stop_id": stop.pk, "until": until.isoformat() if until else None},
+        )
+        return stop
+
+
+def issuance_stop_lift(*, stop_id: int, actor: Actor) -> IssuanceStop:
+    """Lift a stop; lifting a lifted stop changes nothing."""
+    with transaction.atomic():
+        stop = IssuanceStop.objects.select_for_update().get(pk=stop_id)
+        if stop.lifted_at is not None:
+            return stop
+        stop.lifted_at = timezone.now()
+        stop.lifted_by = _user_of(actor)
+        stop.save(update_fields=["lifted_at", "lifted_by"])
+        audit_record(
+            actor=actor,
+            action="resident.stop_lifted",
+            resident_ids=_resident_ids_for_code(stop.resident_code),
+            payload={"stop_id": stop.pk},
+        )
+        return stop

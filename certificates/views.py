@@ -1,0 +1,94 @@
+"""The public verification page /verify/ (SPEC §8): a form, rate-limited per client, audited."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from audit.models import AuditEvent
+from audit.services import Actor, audit_record
+from certificates.selectors import MAX_CODE_LENGTH, MAX_NUMBER_LENGTH, certificate_verify_lookup
+
+RATE_WINDOW_SECONDS = 60
+ANSWER_LABELS = {"valid": "有効", "voided": "無効", "unknown": "該当なし"}
+
+
+def verify_rate_limit() -> int:
+    """Lookups per client IP per minute: enough for a person, too few to guess check codes."""
+    return int(getattr(settings, "VERIFY_RATE_LIMIT_PER_MINUTE", 20))
+
+
+class VerifyForm(forms.Form):
+    number = forms.CharField(
+        label="交付番号", max_length=MAX_NUMBER_LENGTH, strip=True,
+        widget=forms.TextInput(attrs={"placeholder": "41201-2026-00001234", "autocomplete": "off"}),
+    )  # fmt: skip
+    check_code = forms.CharField(
+        label="照合コード", max_length=MAX_CODE_LENGTH, strip=True,
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )  # fmt: skip
+
+
+def _client_ip(request: HttpRequest) -> str:
+    # REMOTE_ADDR as the WSGI server reports it (the deployment's proxy sets it, see deploy/).
+    return str(request.META.get("REMOTE_ADDR", ""))[:64]
+
+
+def _over_limit(ip: str) -> tuple[bool, bool]:
+    """(over the limit, first request over it in this window): a fixed one-minute window per IP."""
+    key = f"certificates:verify:rate:{ip}"
+    cache.add(key, 0, timeout=RATE_WINDOW_SECONDS)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr: a new window starts
+        cache.set(key, 1, timeout=RATE_WINDOW_SECONDS)
+        count = 1
+    limit = verify_rate_limit()
+    return count > limit, count == limit + 1
+
+
+@require_http_methods(["GET", "POST"])
+def verify_page(request: HttpRequest) -> HttpResponse:
+    """GET: the form. POST: the answer 有効 / 無効 / 該当なし, with type and issue date only."""
+    if request.method == "GET":
+        return render(request, "certificates/verify.html", _context(form=VerifyForm()))
+    ip = _client_ip(request)
+    over, first_over = _over_limit(ip)
+    if over:
+        if first_over:
+            # One event per window, not one per request: a flood must not flood the audit log too.
+            audit_record(
+                actor=Actor.public(), action="verify.lookup", outcome=AuditEvent.Outcome.REFUSED,
+                reason="rate_limited", source=ip,
+            )  # fmt: skip
+        response = render(request, "certificates/verify_limited.html", status=429)
+        response["Retry-After"] = str(RATE_WINDOW_SECONDS)
+        return response
+    form = VerifyForm(request.POST)
+    if not form.is_valid():
+        return render(request, "certificates/verify.html", _context(form=form), status=400)
+    with transaction.atomic():
+        answer = certificate_verify_lookup(
+            number=form.cleaned_data["number"], check_code=form.cleaned_data["check_code"], now=timezone.now()
+        )
+        # Never the check code: it is the proof of holding the paper.
+        audit_record(
+            actor=Actor.public(),
+            action="verify.lookup",
+            resident_ids=answer.resident_ids,
+            certificate_numbers=[answer.certificate_number] if answer.certificate_number else [],
+            payload={"result": answer.status},
+            source=ip,
+        )
+    context = _context(form=VerifyForm(), answer=answer, answer_label=ANSWER_LABELS[answer.status])
+    return render(request, "certificates/verify.html", context)
+
+
+def _context(**values: object) -> dict[str, object]:
+    return {"retention_days": settings.VERIFY_RETENTION_DAYS, **values}
