@@ -413,12 +413,12 @@ def nozei_document(
 
 
 def _juminhyo_person_text(person: PrintedPerson) -> list[str]:
+    # The 世帯連記式 prints the address once, for the household (content.household_address).
     texts = [
         person.name,
         person.name_kana,
         wareki_date(person.birth_date),
         person.sex,
-        person.address,
         wareki_date(person.became_resident_on),
         wareki_date(person.address_since),
         person.previous_address,

@@ -6,6 +6,8 @@ character outside the fonts' character maps; the kiosk tells the resident to ask
 
 The fonts are parsed and registered once per process (module-level, behind a lock): that is read-only
 state shared safely between requests, and parsing the 8 MB font files per request would be slow.
+(ReportLab keeps each PDF's glyph subset inside the TTFont, in a WeakKeyDictionary keyed by that
+PDF's document object: per request, and dropped with it.)
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from reportlab import rl_config
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 
@@ -58,6 +61,9 @@ def fonts_ready() -> frozenset[str]:
                     chars = frozenset(chr(cp) for cp, glyph in font.face.charToGlyph.items() if glyph)
                     printable = chars if printable is None else printable & chars
                 assert printable is not None
+                # Binary (Flate only) streams: ASCII85 on top makes every certificate 25% larger and
+                # costs more time than all the drawing. A process-wide, constant setting.
+                rl_config.useA85 = 0
                 _fonts = _FontSet(printable=printable)
     return _fonts.printable
 

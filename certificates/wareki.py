@@ -17,7 +17,6 @@ _ERAS: tuple[tuple[date, str], ...] = (
     (date(1912, 7, 30), "大正"),
     (date(1868, 1, 25), "明治"),
 )
-_MEIJI_FIRST_YEAR = 1868
 
 
 def wareki_year(d: date) -> tuple[str, int]:
@@ -28,7 +27,7 @@ def wareki_year(d: date) -> tuple[str, int]:
     # Dates before 1868-01-25 (the register still holds a few very old birth dates): the lunisolar
     # calendar of the time is not reconstructed; such dates are printed as 明治元年, as the core
     # systems do.
-    return "明治", d.year - _MEIJI_FIRST_YEAR + 1 if d.year > _MEIJI_FIRST_YEAR else 1
+    return "明治", 1
 
 
 def _year_text(year: int) -> str:
