@@ -1,0 +1,167 @@
+"""Simulated My Number cards as JSON files (SPEC §4).
+
+``{"format": "saga-konbini-card/1", "card_id", "scenario", "resident_code", "holder": {"name",
+"birth_date"}, "pin", "certificate": PEM, "private_key": PEM PKCS#8 encrypted with the PIN}``.
+
+An RSA 2048 key takes 50–100 ms to generate, so cards are made in a pool of worker processes, one per
+core. Workers are spawned (not forked): they import only this module, ``kiosk_api.jpki_sim`` and
+``cryptography``, and never share the parent's database connection.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import secrets
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from kiosk_api.jpki_sim import RSA_KEY_BITS, TestCA, user_certificate_issue
+
+if TYPE_CHECKING:  # workers import this module: keep the population generator out of them
+    from sync.simulator.population import CardPlan
+
+CARD_FORMAT = "saga-konbini-card/1"
+
+
+@dataclass(frozen=True)
+class CardJob:
+    """Everything a worker needs for one card; the CA travels as PEM (pickled to the worker)."""
+
+    card_id: str
+    scenario: str
+    resident_code: str
+    holder_name: str
+    birth_date: date
+    pin: str
+    serial: int
+    common_name: str
+    issued_on: date
+    ca_cert_pem: bytes
+    ca_key_pem: bytes
+
+
+@lru_cache(maxsize=4)
+def _ca_from_pem(cert_pem: bytes, key_pem: bytes) -> TestCA:
+    # Parsed once per worker process and CA: immutable key material, not request state.
+    key = serialization.load_pem_private_key(key_pem, password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    return TestCA(certificate=cert, private_key=key, cert_path=Path(), key_path=Path(), crl_path=None)
+
+
+def card_build(job: CardJob) -> dict[str, Any]:
+    """Generate the card's key pair and certificate; return the card file's content."""
+    ca = _ca_from_pem(job.ca_cert_pem, job.ca_key_pem)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_KEY_BITS)
+    certificate = user_certificate_issue(
+        ca=ca,
+        public_key=key.public_key(),
+        birth_date=job.birth_date,
+        issued_on=job.issued_on,
+        serial=job.serial,
+        common_name=job.common_name,
+    )
+    encrypted = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(job.pin.encode("ascii")),
+    )
+    return {
+        "format": CARD_FORMAT,
+        "card_id": job.card_id,
+        "scenario": job.scenario,
+        "resident_code": job.resident_code,
+        "holder": {"name": job.holder_name, "birth_date": job.birth_date.isoformat()},
+        "pin": job.pin,
+        "certificate": certificate.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+        "private_key": encrypted.decode("ascii"),
+    }
+
+
+def card_file_name(*, scenario: str, card_id: str) -> str:
+    # The scenario leads the name so that a demo operator can pick "an ok card" at a glance.
+    return f"{scenario}-{card_id}.json"
+
+
+def card_file_write(*, directory: Path, card: dict[str, Any]) -> Path:
+    """Write one card file atomically, readable by its owner only (it holds a PIN and a key)."""
+    path = directory / card_file_name(scenario=card["scenario"], card_id=card["card_id"])
+    tmp = directory / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(card, handle, ensure_ascii=False, indent=1)
+        handle.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def card_files_clear(*, directory: Path) -> int:
+    """Remove the card files of an earlier run (only files in this card format), so a directory
+    never mixes cards whose links a new full batch has replaced."""
+    removed = 0
+    for path in directory.glob("*.json"):
+        try:
+            content = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(content, dict) and content.get("format") == CARD_FORMAT:
+            path.unlink()
+            removed += 1
+    return removed
+
+
+def cards_build(
+    *,
+    jobs: list[CardJob],
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterable[dict[str, Any]]:
+    """Build the cards, in a process pool when there are enough of them; yields in job order."""
+    total = len(jobs)
+    workers = workers or os.cpu_count() or 1
+    if total < 8 or workers == 1:
+        for done, job in enumerate(jobs, start=1):
+            yield card_build(job)
+            if progress:
+                progress(done, total)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        chunk = max(1, min(32, total // (workers * 4)))
+        for done, card in enumerate(pool.map(card_build, jobs, chunksize=chunk), start=1):
+            yield card
+            if progress:
+                progress(done, total)
+
+
+def card_jobs(*, cards: list[CardPlan], ca: TestCA, other_ca: TestCA) -> list[CardJob]:
+    """One job per planned card, each carrying the PEM of the CA that signs it."""
+
+    def job(card: CardPlan) -> CardJob:
+        signer = other_ca if card.ca == "other" else ca
+        return CardJob(
+            card_id=card.card_id,
+            scenario=card.scenario,
+            resident_code=card.resident_code,
+            holder_name=card.holder_name,
+            birth_date=card.birth_date,
+            pin=card.pin,
+            serial=card.serial,
+            common_name=card.common_name,
+            issued_on=card.issued_on,
+            ca_cert_pem=signer.certificate_pem(),
+            ca_key_pem=signer.private_key_pem(),
+        )
+
+    return [job(card) for card in cards]

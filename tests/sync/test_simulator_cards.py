@@ -1,0 +1,157 @@
+"""Simulated card files (SPEC §4): one per scenario, checked the way a kiosk would use them."""
+
+from __future__ import annotations
+
+import base64
+import json
+import stat
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import NameOID
+
+from kiosk_api.jpki_sim import (
+    JST,
+    crl_load,
+    other_ca_load_or_create,
+    test_ca_load_or_create,
+)
+from sync.simulator.cards import CARD_FORMAT, card_files_clear
+from sync.simulator.population import SCENARIOS, World, population_generate
+from sync.simulator.seeding import cards_issue
+
+TODAY = date(2026, 11, 27)
+
+
+@pytest.fixture(scope="module")
+def issued(tmp_path_factory: pytest.TempPathFactory) -> tuple[World, Path, Path]:
+    world = population_generate(residents=10, seed=21, today=TODAY)
+    base = tmp_path_factory.mktemp("cards")
+    pki, cards_dir = base / "pki", base / "cards"
+    planted = [c for c in world.cards if c.planted]
+    cards_issue(
+        cards=planted,
+        cards_dir=cards_dir,
+        ca=test_ca_load_or_create(pki_dir=pki),
+        other_ca=other_ca_load_or_create(pki_dir=pki),
+    )
+    return world, pki, cards_dir
+
+
+def _cards(cards_dir: Path) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted(cards_dir.glob("*.json")):
+        content = json.loads(path.read_text(encoding="utf-8"))
+        out.setdefault(content["scenario"], content)
+    return out
+
+
+def test_a_card_file_for_every_scenario(issued: tuple[World, Path, Path]) -> None:
+    _world, _pki, cards_dir = issued
+    assert set(SCENARIOS) <= set(_cards(cards_dir))
+
+
+def test_card_file_format_and_private_permissions(issued: tuple[World, Path, Path]) -> None:
+    world, _pki, cards_dir = issued
+    plans = {c.card_id: c for c in world.cards}
+    for path in cards_dir.glob("*.json"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        card = json.loads(path.read_text(encoding="utf-8"))
+        assert set(card) == {
+            "format",
+            "card_id",
+            "scenario",
+            "resident_code",
+            "holder",
+            "pin",
+            "certificate",
+            "private_key",
+        }
+        assert card["format"] == CARD_FORMAT
+        assert set(card["holder"]) == {"name", "birth_date"}
+        assert len(card["pin"]) == 4 and card["pin"].isdigit()
+        plan = plans[card["card_id"]]
+        assert card["resident_code"] == plan.resident_code
+        assert card["holder"] == {"name": plan.holder_name, "birth_date": plan.birth_date.isoformat()}
+        assert path.name == f"{card['scenario']}-{card['card_id']}.json"
+
+
+def test_the_pin_decrypts_the_key_and_the_key_signs_for_the_certificate(
+    issued: tuple[World, Path, Path],
+) -> None:
+    _world, _pki, cards_dir = issued
+    card = _cards(cards_dir)["ok"]
+    assert card["private_key"].startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    with pytest.raises((ValueError, TypeError)):
+        serialization.load_pem_private_key(card["private_key"].encode(), password=None)
+    wrong = f"{(int(card['pin']) + 1) % 10000:04d}".encode()
+    with pytest.raises(ValueError):
+        serialization.load_pem_private_key(card["private_key"].encode(), password=wrong)
+    key = serialization.load_pem_private_key(card["private_key"].encode(), password=card["pin"].encode())
+    assert isinstance(key, rsa.RSAPrivateKey) and key.key_size == 2048
+    cert = x509.load_pem_x509_certificate(card["certificate"].encode())
+    assert cert.public_key() == key.public_key()
+    challenge = base64.b64decode(base64.b64encode(b"\x01" * 32))
+    signature = key.sign(challenge, padding.PKCS1v15(), hashes.SHA256())
+    public = cert.public_key()
+    assert isinstance(public, rsa.RSAPublicKey)
+    public.verify(signature, challenge, padding.PKCS1v15(), hashes.SHA256())
+
+
+def test_certificates_hold_no_personal_data_and_live_until_the_fifth_birthday(
+    issued: tuple[World, Path, Path],
+) -> None:
+    world, pki, cards_dir = issued
+    plans = {c.card_id: c for c in world.cards}
+    ca = test_ca_load_or_create(pki_dir=pki)
+    for card in _cards(cards_dir).values():
+        cert = x509.load_pem_x509_certificate(card["certificate"].encode())
+        plan = plans[card["card_id"]]
+        assert [a.oid for a in cert.subject] == [NameOID.COUNTRY_NAME, NameOID.COMMON_NAME]
+        common_name = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+        assert isinstance(common_name, str)
+        assert card["holder"]["name"] not in common_name and card["resident_code"] not in common_name
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage)
+        assert usage.critical and usage.value.digital_signature
+        assert cert.serial_number == plan.serial
+        assert cert.not_valid_before_utc.astimezone(JST).date() == plan.issued_on
+        assert cert.not_valid_after_utc.astimezone(JST).date() == plan.expires_on
+        assert plan.expires_on.year - plan.issued_on.year in (4, 5)
+        assert plan.expires_on.month == plan.birth_date.month
+        if card["scenario"] == "untrusted_cert":
+            assert cert.issuer != ca.certificate.subject
+        else:
+            cert.verify_directly_issued_by(ca.certificate)
+
+
+def test_scenario_certificates_are_expired_revoked_or_current_as_labelled(
+    issued: tuple[World, Path, Path],
+) -> None:
+    _world, pki, cards_dir = issued
+    cards = _cards(cards_dir)
+    now = datetime.combine(TODAY, datetime.min.time(), tzinfo=JST).astimezone(UTC)
+    expired = x509.load_pem_x509_certificate(cards["expired_cert"]["certificate"].encode())
+    assert expired.not_valid_after_utc < now
+    current = x509.load_pem_x509_certificate(cards["ok"]["certificate"].encode())
+    assert current.not_valid_before_utc <= now < current.not_valid_after_utc
+    crl = crl_load(ca=test_ca_load_or_create(pki_dir=pki))
+    revoked = x509.load_pem_x509_certificate(cards["revoked_cert"]["certificate"].encode())
+    assert crl.get_revoked_certificate_by_serial_number(revoked.serial_number) is not None
+    assert crl.get_revoked_certificate_by_serial_number(current.serial_number) is None
+    under_15 = x509.load_pem_x509_certificate(cards["under_15"]["certificate"].encode())
+    assert under_15.not_valid_before_utc <= now < under_15.not_valid_after_utc
+
+
+def test_clearing_removes_only_card_files(tmp_path: Path) -> None:
+    tmp_path = tmp_path / "cards"
+    tmp_path.mkdir()
+    (tmp_path / "terminal.json").write_text(json.dumps({"token": "x"}), encoding="utf-8")
+    (tmp_path / "ok-SAGA-1.json").write_text(json.dumps({"format": CARD_FORMAT}), encoding="utf-8")
+    (tmp_path / "broken.json").write_text("{", encoding="utf-8")
+    assert card_files_clear(directory=tmp_path) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.json", "terminal.json"]
