@@ -3,6 +3,8 @@ applied through the sync service like any batch from the core system."""
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,13 +14,21 @@ from pathlib import Path
 from audit.services import Actor
 from certificates.models import IssuanceStop
 from certificates.services import issuance_stop_create
+from kiosk_api.auth import token_hash
 from kiosk_api.jpki_sim import TestCA, crl_publish, other_ca_load_or_create, test_ca_load_or_create
+from kiosk_api.models import Terminal
+from kiosk_api.services import terminal_register, terminal_revoke
 from sync.services import SyncRunResult, sync_run
 from sync.simulator.cards import card_file_write, card_files_clear, card_jobs, cards_build
 from sync.simulator.feed_writer import WrittenBatch, batch_write
 from sync.simulator.population import CardPlan, World, population_generate
 
 CLERK_STOP_REASON = "デモ用の交付停止(シナリオ clerk_stop: 窓口で本人確認が必要)"
+DEMO_TERMINAL = {
+    "name": "デモ端末(佐賀駅前店)",
+    "chain": Terminal.Chain.SEVEN_ELEVEN,
+    "store_code": "DEMO-41201",
+}
 
 
 class SeedError(Exception):
@@ -34,6 +44,7 @@ class SeedResult:
     revoked_serials: list[int] = field(default_factory=list)
     sync: SyncRunResult | None = None
     stops_created: int = 0
+    terminal_file: Path | None = None
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase
 
 
@@ -116,4 +127,26 @@ def demo_seed(
             f"{result.sync.message or result.sync.stopped}"
         )
     result.stops_created = clerk_stops_apply(resident_codes=world.clerk_stops, actor=actor)
+    result.terminal_file = demo_terminal_register(cards_dir=cards_dir, actor=actor)
     return result
+
+
+def demo_terminal_register(*, cards_dir: Path, actor: Actor) -> Path:
+    """Register the demo kiosk terminal and write its token to ``cards_dir/terminal.json`` (SPEC §7).
+
+    A re-seed revokes the terminal of the previous token file first, so only one demo terminal is live.
+    """
+    token_file = cards_dir / "terminal.json"
+    if token_file.exists():
+        previous = json.loads(token_file.read_text(encoding="utf-8")).get("token", "")
+        terminal = Terminal.objects.filter(token_hash=token_hash(previous)).first() if previous else None
+        if terminal is not None and terminal.status != Terminal.Status.REVOKED:
+            terminal_revoke(terminal_id=terminal.pk, actor=actor)
+    _, token = terminal_register(actor=actor, **DEMO_TERMINAL)
+    # The token is a credential: readable by its owner only, written whole or not at all.
+    temporary = token_file.with_suffix(".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump({"token": token}, handle)
+    temporary.replace(token_file)
+    return token_file

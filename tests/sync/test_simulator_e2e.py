@@ -16,7 +16,9 @@ from django.core.management.base import CommandError
 from audit.services import Actor
 from certificates.eligibility import holder_eligibility
 from certificates.models import IssuanceStop
+from kiosk_api.auth import token_hash
 from kiosk_api.jpki_sim import crl_load, test_ca_load_or_create
+from kiosk_api.models import Terminal
 from residents.crypto import my_number_decrypt
 from residents.models import CardLink, Household, Resident, SealRegistration, TaxAssessment, TaxPayment
 from sync.models import Batch, QuarantinedRecord
@@ -56,6 +58,12 @@ def test_seed_demo_then_core_sim_changes_apply_cleanly(settings, tmp_path: Path)
     assert batch.status == Batch.Status.APPLIED and batch.kind == "full"
     assert batch.records_quarantined == 0 and not QuarantinedRecord.objects.exists()
 
+    # A demo terminal is registered and its token written, readable by the owner only (SPEC §7).
+    token_file = cards / "terminal.json"
+    assert token_file.stat().st_mode & 0o077 == 0
+    token = json.loads(token_file.read_text(encoding="utf-8"))["token"]
+    assert Terminal.objects.get(token_hash=token_hash(token)).status == Terminal.Status.ACTIVE
+
     # The mirror holds exactly the generated world (the generator is deterministic).
     world = population_generate(residents=120, seed=5, today=TODAY)
     assert Resident.objects.count() == len(world.residents())
@@ -71,7 +79,7 @@ def test_seed_demo_then_core_sim_changes_apply_cleanly(settings, tmp_path: Path)
     )
 
     # A card file per card, every scenario among them; the clerk_stop holder is stopped.
-    files = [json.loads(p.read_text(encoding="utf-8")) for p in cards.glob("*.json")]
+    files = [json.loads(p.read_text(encoding="utf-8")) for p in cards.glob("*.json") if p != token_file]
     assert len(files) == len(world.cards)
     assert set(SCENARIOS) <= {f["scenario"] for f in files}
     stop_holder = next(f["resident_code"] for f in files if f["scenario"] == "clerk_stop")
@@ -175,3 +183,15 @@ def test_core_sim_revoke_puts_the_serial_in_the_crl(settings, tmp_path: Path) ->
     ca = test_ca_load_or_create(pki_dir=settings.KONBINI_PKI_DIR)
     assert crl_load(ca=ca).get_revoked_certificate_by_serial_number(0xABC) is not None
     assert "abc" in out.getvalue()
+
+
+def test_reseeding_revokes_the_previous_demo_terminal(tmp_path: Path) -> None:
+    from audit.services import Actor
+    from sync.simulator.seeding import demo_terminal_register
+
+    actor = Actor.job("seed_demo")
+    first = json.loads(demo_terminal_register(cards_dir=tmp_path, actor=actor).read_text())["token"]
+    second = json.loads(demo_terminal_register(cards_dir=tmp_path, actor=actor).read_text())["token"]
+    assert first != second
+    assert Terminal.objects.get(token_hash=token_hash(first)).status == Terminal.Status.REVOKED
+    assert Terminal.objects.get(token_hash=token_hash(second)).status == Terminal.Status.ACTIVE

@@ -111,6 +111,7 @@ class Command(BaseCommand):
                 f"{applied.records_quarantined} 件保留 / quarantined"
             )
         self.stdout.write(f"交付停止 / clerk stops set: {result.stops_created}")
+        self.stdout.write(f"デモ端末のトークン / demo terminal token: {result.terminal_file}")
         self.stdout.write("シナリオ別カード数 / cards per scenario:")
         counts = world.scenario_counts()
         for label in (*SCENARIOS, OTHER):
