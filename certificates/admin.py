@@ -1,20 +1,38 @@
-"""Admin for clerks (Japanese): issuance records (read-only), issuance stops, fees.
+"""Admin for clerks (Japanese): issuance records (search, filters, void), stops, fees, reports.
 
-Stops are created and lifted only through the services, so both acts are audited (SPEC §6).
+Every act goes through the services, so it is audited in the same transaction (SPEC §6): an
+issuance is voided with ``issuance_void`` (only with the void permission, always with a reason), a
+stop is set and lifted with ``issuance_stop_create`` / ``issuance_stop_lift``. Records are never
+edited through a form. The reports (counts, fees, the chains' settlement CSV) hang off the issuance
+records' admin as custom views, gated by the permission to view issuance records.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import date
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 
+from audit.admin_mixins import AuditedResidentDataAdminMixin
 from audit.services import Actor
+from certificates import reports
+from certificates.eligibility import japan_today
 from certificates.models import Fee, IssuanceRecord, IssuanceStop, IssuedCertificateNumber
-from certificates.services import issuance_stop_create, issuance_stop_lift
+from certificates.services import issuance_stop_create, issuance_stop_lift, issuance_void
+from kiosk_api.models import KioskIssuance, Terminal
+from residents.models import Resident
+from saga_konbini.roles import VOID_PERMISSION
 
 
 class IssuedNumberInline(admin.TabularInline):
@@ -29,14 +47,106 @@ class IssuedNumberInline(admin.TabularInline):
         return False
 
 
+class ChainFilter(admin.SimpleListFilter):
+    """The store chain, through the kiosk issuance that made the record (kiosk_api owns that link)."""
+
+    title = "チェーン"
+    parameter_name = "chain"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(str(value), str(label)) for value, label in Terminal.Chain.choices]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if not self.value():
+            return queryset
+        linked = KioskIssuance.objects.filter(terminal__chain=self.value(), issuance_record_id__isnull=False)
+        return queryset.filter(pk__in=linked.values("issuance_record_id"))
+
+
+class TerminalFilter(admin.SimpleListFilter):
+    title = "端末"
+    parameter_name = "terminal"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(str(t.pk), str(t)) for t in Terminal.objects.order_by("chain", "store_code", "name")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if not value:
+            return queryset
+        if not value.isdigit():
+            return queryset.none()
+        linked = KioskIssuance.objects.filter(terminal_id=int(value), issuance_record_id__isnull=False)
+        return queryset.filter(pk__in=linked.values("issuance_record_id"))
+
+
+class VoidReasonForm(forms.Form):
+    reason = forms.CharField(
+        label="取消理由",
+        max_length=200,
+        error_messages={"required": "取消理由を入力してください。"},
+        widget=forms.TextInput(attrs={"size": 60}),
+        help_text="交付記録と監査ログに残ります(個人名は書かないでください)。",
+    )
+
+    def clean_reason(self) -> str:
+        reason = str(self.cleaned_data["reason"]).strip()
+        if not reason:
+            raise forms.ValidationError("取消理由を入力してください。")
+        return reason
+
+
+class ReportForm(forms.Form):
+    month = forms.CharField(label="対象月(YYYY-MM)", required=False, max_length=10)
+    year = forms.IntegerField(label="対象年", required=False, min_value=2000, max_value=2100)
+
+    def clean_month(self) -> date | None:
+        raw = str(self.cleaned_data.get("month") or "").strip()
+        if not raw:
+            return None
+        try:
+            year, month = (int(part) for part in raw.split("-", 1))
+            return date(year, month, 1)
+        except ValueError:
+            raise forms.ValidationError("対象月は 2026-11 の形で入力してください。") from None
+
+
 @admin.register(IssuanceRecord)
-class IssuanceRecordAdmin(admin.ModelAdmin):
-    list_display = ("id", "cert_type", "status", "copies", "fee_total", "terminal_label", "issued_at")
-    list_filter = ("status", "cert_type")
+class IssuanceRecordAdmin(AuditedResidentDataAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "id",
+        "numbers_display",
+        "cert_type",
+        "status",
+        "copies",
+        "fee_total",
+        "terminal_label",
+        "issued_at",
+    )
+    list_filter = ("status", "cert_type", ChainFilter, TerminalFilter, "issued_at")
     search_fields = ("=numbers__number", "=holder_resident_code")
+    search_help_text = "交付番号または住民番号(完全一致)で検索します。"
     date_hierarchy = "issued_at"
     inlines = (IssuedNumberInline,)
+    actions = ("void_selected",)
     show_full_result_count = False  # the table grows without bound: no COUNT(*) per page
+    change_list_template = "admin/reports/issuancerecord_change_list.html"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[IssuanceRecord]:
+        return super().get_queryset(request).prefetch_related("numbers")
+
+    def audit_resident_ids(self, objects: Iterable[Any]) -> list[int]:
+        # A record names its holder and the persons printed (SPEC §6: clerks' views are audited).
+        ids: set[int] = set()
+        for record in objects:
+            ids.add(int(record.holder_resident_id))
+            ids.update(int(pk) for pk in record.printed_resident_ids)
+        return sorted(ids)
+
+    @admin.display(description="交付番号")
+    def numbers_display(self, obj: IssuanceRecord) -> str:
+        numbers = [n.number for n in obj.numbers.all()]
+        return numbers[0] if len(numbers) == 1 else f"{numbers[0]} 他{len(numbers) - 1}通" if numbers else ""
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [field.name for field in IssuanceRecord._meta.fields]
@@ -51,9 +161,102 @@ class IssuanceRecordAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_void_permission(self, request: HttpRequest) -> bool:
+        """係長 and the system administrator (saga_konbini/roles.py)."""
+        return bool(request.user.has_perm(VOID_PERMISSION))
+
+    @admin.action(description="選択した交付を取り消す(理由を入力)", permissions=["void"])
+    def void_selected(self, request: HttpRequest, queryset: QuerySet[IssuanceRecord]) -> HttpResponse | None:
+        """First POST: ask for the reason. Second POST (``confirm``): void each through the service."""
+        form = VoidReasonForm(request.POST if "confirm" in request.POST else None)
+        if "confirm" in request.POST and form.is_valid():
+            actor = Actor.user(request.user)
+            voided = 0
+            for record in queryset:
+                if record.status == IssuanceRecord.Status.VOIDED:
+                    continue
+                issuance_void(issuance_id=record.pk, reason=form.cleaned_data["reason"], actor=actor)
+                voided += 1
+            self.message_user(
+                request,
+                f"{voided}件の交付を取り消しました。証明書の確認(/verify/)では「無効」と表示されます。",
+                messages.SUCCESS,
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "交付の取消",
+            "opts": self.model._meta,
+            "records": list(queryset.prefetch_related("numbers")),
+            "form": form,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/reports/void_confirm.html", context)
+
+    # --- reports ---------------------------------------------------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view
+        return [
+            path("reports/", view(self.reports_view), name="certificates_issuance_reports"),
+            path(
+                "reports/settlement.csv", view(self.settlement_view), name="certificates_issuance_settlement"
+            ),
+            *super().get_urls(),
+        ]
+
+    def _require_reports(self, request: HttpRequest) -> None:
+        if not self.has_view_permission(request):
+            raise PermissionDenied("帳票を表示する権限がありません。")
+
+    def reports_view(self, request: HttpRequest) -> HttpResponse:
+        self._require_reports(request)
+        form = ReportForm(request.GET or None)
+        today = japan_today(timezone.now())
+        month = today.replace(day=1)
+        year = today.year
+        if form.is_valid():
+            month = form.cleaned_data["month"] or month
+            year = form.cleaned_data["year"] or month.year
+        daily = reports.issuance_report_daily(month=month)
+        monthly = reports.issuance_report_monthly(year=year)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "交付件数・手数料の集計",
+            "opts": self.model._meta,
+            "form": form,
+            "month": month,
+            "year": year,
+            "sections": [
+                (f"{month.year}年{month.month}月(日別)", daily, "day"),
+                (f"{year}年(月別)", monthly, "month"),
+            ],
+            "chains": [(str(v), str(label)) for v, label in Terminal.Chain.choices],
+            "settlement_url": reverse("admin:certificates_issuance_settlement"),
+        }
+        return TemplateResponse(request, "admin/reports/issuance_reports.html", context)
+
+    def settlement_view(self, request: HttpRequest) -> HttpResponse:
+        self._require_reports(request)
+        form = ReportForm(request.GET)
+        if not form.is_valid() or form.cleaned_data["month"] is None:
+            messages.error(request, "対象月(YYYY-MM)を指定してください。")
+            return HttpResponseRedirect(reverse("admin:certificates_issuance_reports"))
+        month: date = form.cleaned_data["month"]
+        chain = request.GET.get("chain") or None
+        if chain is not None and chain not in Terminal.Chain.values:
+            messages.error(request, "チェーンの指定が正しくありません。")
+            return HttpResponseRedirect(reverse("admin:certificates_issuance_reports"))
+        body = reports.settlement_csv(month=month, chain=chain)
+        # A BOM so that spreadsheet software in Japan opens the UTF-8 file without mojibake.
+        response = HttpResponse("\ufeff" + body, content_type="text/csv; charset=utf-8")
+        name = f"settlement-{month:%Y-%m}{'-' + chain if chain else ''}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
 
 @admin.register(IssuanceStop)
-class IssuanceStopAdmin(admin.ModelAdmin):
+class IssuanceStopAdmin(AuditedResidentDataAdminMixin, admin.ModelAdmin):
     list_display = ("resident_code", "reason", "until", "created_at", "created_by", "lifted_at")
     list_filter = ("lifted_at",)
     search_fields = ("=resident_code",)
@@ -65,6 +268,12 @@ class IssuanceStopAdmin(admin.ModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return self._ADD_FIELDS if obj is None else self._VIEW_FIELDS
+
+    def audit_resident_ids(self, objects: Iterable[Any]) -> list[int]:
+        codes = {stop.resident_code for stop in objects}
+        if not codes:
+            return []
+        return sorted(Resident.objects.filter(resident_code__in=codes).values_list("pk", flat=True))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return () if obj is None else self._VIEW_FIELDS
@@ -85,7 +294,8 @@ class IssuanceStopAdmin(admin.ModelAdmin):
         obj.created_by = stop.created_by
         obj._state.adding = False
 
-    @admin.action(description="選択した交付停止を解除する")
+    # Lifting needs the change permission (係長): a clerk who may only view stops never sees it.
+    @admin.action(description="選択した交付停止を解除する", permissions=["change"])
     def lift_selected(self, request: HttpRequest, queryset: QuerySet[IssuanceStop]) -> None:
         lifted = 0
         for stop in queryset.filter(lifted_at__isnull=True):
@@ -96,6 +306,21 @@ class IssuanceStopAdmin(admin.ModelAdmin):
 
 @admin.register(Fee)
 class FeeAdmin(admin.ModelAdmin):
-    list_display = ("cert_type", "amount_yen", "effective_from")
+    list_display = ("cert_type", "amount_yen", "effective_from", "in_force")
     list_filter = ("cert_type",)
     ordering = ("cert_type", "-effective_from")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A past fee explains past issuances' fees: superseded by a newer row, never deleted.
+        return bool(request.user.is_superuser)
+
+    @admin.display(description="本日の適用", boolean=True)
+    def in_force(self, obj: Fee) -> bool:
+        today = japan_today(timezone.now())
+        latest = (
+            Fee.objects.filter(cert_type=obj.cert_type, effective_from__lte=today)
+            .order_by("-effective_from")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        return latest == obj.pk

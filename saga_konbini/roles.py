@@ -1,10 +1,16 @@
-"""Staff roles and their permissions, least privilege first (issue 6 extends the lists).
+"""Staff roles and their permissions, least privilege first (issue 6).
 
-- 窓口職員 (clerk): reads the mirror, issuance records and the sync state; runs reports.
-- 係長 (supervisor): a clerk who may also void issuances, stop kiosk issuance for a resident, manage
-  terminals, the service calendar and fees.
-- 監査 (auditor): the audit views only; no admin access to personal data.
+- 窓口職員 (clerk): reads the mirror, issuance records, stops, fees, terminals, the service calendar
+  and the sync state; runs the reports (gated by ``certificates.view_issuancerecord``). Changes nothing.
+- 係長 (supervisor): a clerk who may also void issuances (``certificates.change_issuancerecord`` is
+  the void permission: the record itself is never edited through a form), set and lift 交付停止,
+  manage terminals (register, suspend, rotate), the service calendar (maintenance windows) and fees.
+- 監査 (auditor): the audit views at /audit/ only, no admin permission at all. Auditors are staff
+  only so that they can sign in through the admin's login page, which /audit/ uses.
 - システム管理者 (system administrator): a superuser; kept to as few people as possible.
+
+Nobody but the system administrator may add, change or delete mirror rows (they come from the
+core-system feed), kiosk sessions or stored documents, or anything in the audit log.
 """
 
 from __future__ import annotations
@@ -15,19 +21,46 @@ CLERK = "窓口職員"
 SUPERVISOR = "係長"
 AUDITOR = "監査"
 
+REPORTS_PERMISSION = "certificates.view_issuancerecord"
+VOID_PERMISSION = "certificates.change_issuancerecord"
+
 _CLERK_PERMISSIONS = [
+    # The mirror (read-only for everyone: the core system is its only writer).
     "residents.view_household",
     "residents.view_resident",
     "residents.view_sealregistration",
     "residents.view_taxassessment",
     "residents.view_taxpayment",
     "residents.view_cardlink",
+    # The sync dashboard.
     "sync.view_batch",
     "sync.view_quarantinedrecord",
     "sync.view_residentblock",
     "sync.view_syncalert",
+    "sync.view_synccursor",
+    # Issuance records (and the reports built on them), stops and fees.
+    "certificates.view_issuancerecord",
+    "certificates.view_issuedcertificatenumber",
+    "certificates.view_issuancestop",
+    "certificates.view_fee",
+    # Terminals and the service calendar, to answer a store's phone call.
+    "kiosk_api.view_terminal",
+    "kiosk_api.view_maintenancewindow",
+    "kiosk_api.view_kioskalert",
+    "kiosk_api.view_crlsnapshot",
 ]
-_SUPERVISOR_EXTRA: list[str] = []
+_SUPERVISOR_EXTRA = [
+    VOID_PERMISSION,
+    "certificates.add_issuancestop",
+    "certificates.change_issuancestop",  # lifting a stop
+    "certificates.add_fee",
+    "certificates.change_fee",
+    "kiosk_api.add_terminal",
+    "kiosk_api.change_terminal",  # suspend, reactivate, rotate, revoke
+    "kiosk_api.add_maintenancewindow",
+    "kiosk_api.change_maintenancewindow",
+    "kiosk_api.delete_maintenancewindow",
+]
 _AUDITOR_PERMISSIONS: list[str] = []
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {

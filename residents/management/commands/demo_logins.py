@@ -40,7 +40,9 @@ class Command(BaseCommand):
             for username, (role, display) in DEMO_ACCOUNTS.items():
                 user, _ = user_model.objects.get_or_create(username=username)
                 user.first_name = display
-                user.is_staff = role != roles.AUDITOR  # auditors use /audit/, not the admin
+                # Everybody signs in through the admin's login page (/audit/ sends auditors there too);
+                # auditors hold no admin permission, so the admin shows them nothing (saga_konbini/roles.py).
+                user.is_staff = True
                 user.is_superuser = role is None
                 user.set_password(passwords[username])
                 user.save()

@@ -1,0 +1,209 @@
+"""The browser kiosk's server side (SPEC §9): demo cards, their PINs, and the kiosk API over HTTP.
+
+The browser never holds a key or a token. This bridge, on the server, plays the two parts of a
+real multi-copy machine that a browser cannot: the card reader (it reads a demo card file from
+``KIOSK_SIMULATOR_CARDS_DIR``, opens its key with the PIN, three wrong PINs lock the card, and the
+card signs the challenge) and the machine's terminal credentials (the demo terminal's token from
+``terminal.json`` in the same folder). It then speaks the SPEC §3 API over plain HTTP like any
+kiosk (``kiosk_api.client``), so the browser kiosk exercises exactly what a store's machine does.
+
+Only card files in that folder are ever opened (a name is checked against a strict pattern and
+looked up inside the folder), so the bridge cannot sign for anything but the demo cards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from kiosk_api.client import CardKey, KioskClient, WrongPin, card_key_unlock
+
+CARD_FORMAT = "saga-konbini-card/1"
+PIN_TRIES = 3  # SPEC §4: the card locks after three wrong PINs
+TOKEN_FILE = "terminal.json"  # noqa: S105 (a file name, not a secret)
+# seed_demo names cards "<scenario>-<card id>.json" (sync/simulator/cards.py).
+CARD_NAME = re.compile(r"^(?P<scenario>[a-z0-9_]{1,40})-(?P<card_id>[0-9A-Za-z][0-9A-Za-z-]{0,63})\.json$")
+
+SCENARIO_LABELS = {
+    "ok": "すべての証明書を交付できる",
+    "ok_single": "単身世帯",
+    "no_seal": "印鑑登録なし",
+    "seal_abolished": "印鑑登録廃止",
+    "moving_out": "転出予定",
+    "moved_out": "転出済み",
+    "deceased": "死亡",
+    "support_measure": "支援措置対象",
+    "clerk_stop": "交付停止中",
+    "pending_change": "異動処理中",
+    "household_pending_change": "世帯員が異動処理中",
+    "no_tax_record": "税情報なし",
+    "under_15": "15歳未満",
+    "adult_ward": "成年被後見人",
+    "gaiji": "外字を含む氏名",
+    "linked_today": "本日カード紐付け",
+    "expired_cert": "電子証明書の有効期限切れ",
+    "revoked_cert": "電子証明書の失効",
+    "unlinked_cert": "カード紐付けなし",
+    "untrusted_cert": "信頼されていない認証局",
+    "other": "その他",
+}
+
+
+class CardError(Exception):
+    """A card problem to show on the kiosk screen (Japanese message)."""
+
+
+class CardNotFound(CardError):
+    pass
+
+
+class CardLocked(CardError):
+    pass
+
+
+class PinRejected(CardError):
+    def __init__(self, message: str, *, remaining: int) -> None:
+        super().__init__(message)
+        self.remaining = remaining
+
+
+@dataclass(frozen=True)
+class DemoCard:
+    file_name: str
+    scenario: str
+    holder_name: str
+    pin_hint: str  # demo cards only: shown to trainers so that they can walk the flow
+    locked: bool
+
+    @property
+    def scenario_label(self) -> str:
+        return SCENARIO_LABELS.get(self.scenario, self.scenario)
+
+
+def cards_dir() -> Path:
+    return Path(settings.KIOSK_SIMULATOR_CARDS_DIR)
+
+
+def _card_path(file_name: str) -> Path:
+    if not CARD_NAME.match(file_name):
+        raise CardNotFound("カードを読み取れません。もう一度カードを選んでください。")
+    path = cards_dir() / file_name
+    if not path.is_file():
+        raise CardNotFound("カードを読み取れません。もう一度カードを選んでください。")
+    return path
+
+
+def _card_read(path: Path) -> dict[str, Any]:
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CardNotFound("カードを読み取れません。もう一度カードを選んでください。") from exc
+    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
+        raise CardNotFound("このカードは使用できません。")
+    return card
+
+
+def _card_write(path: Path, card: dict[str, Any]) -> None:
+    """Write the card back atomically, owner-only (it holds a PIN and a key), as seed_demo does."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(card, ensure_ascii=False, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def demo_cards_list(*, per_scenario: int = 3) -> list[tuple[str, str, list[DemoCard]]]:
+    """The demo cards, a few per scenario label, as (scenario, Japanese label, cards), ``ok`` first.
+
+    Only the first few files of each scenario are opened: the demo folder holds thousands.
+    """
+    folder = cards_dir()
+    by_scenario: dict[str, list[str]] = defaultdict(list)
+    if folder.is_dir():
+        for name in sorted(os.listdir(folder)):
+            match = CARD_NAME.match(name)
+            if match:
+                by_scenario[match["scenario"]].append(name)
+    order = list(SCENARIO_LABELS)
+    result = []
+    for scenario in sorted(by_scenario, key=lambda s: (order.index(s) if s in order else len(order), s)):
+        cards = []
+        for name in by_scenario[scenario][:per_scenario]:
+            try:
+                content = _card_read(folder / name)
+            except CardNotFound:
+                continue
+            cards.append(
+                DemoCard(
+                    file_name=name,
+                    scenario=scenario,
+                    holder_name=str(content.get("holder", {}).get("name", "")),
+                    pin_hint=str(content.get("pin", "")),
+                    locked=bool(content.get("locked")),
+                )
+            )
+        if cards:
+            result.append((scenario, SCENARIO_LABELS.get(scenario, scenario), cards))
+    return result
+
+
+def demo_card_holder_name(*, file_name: str) -> str:
+    return str(_card_read(_card_path(file_name)).get("holder", {}).get("name", ""))
+
+
+def demo_card_unlock(*, file_name: str, pin: str) -> CardKey:
+    """Open the card's key with ``pin``. A wrong PIN counts in the card file; the third locks it."""
+    path = _card_path(file_name)
+    card = _card_read(path)
+    if card.get("locked"):
+        raise CardLocked(
+            "このカードは暗証番号の誤りが続いたためロックされています。市役所の窓口で解除してください。"
+        )
+    failures = int(card.get("pin_failures", 0))
+    try:
+        if not re.fullmatch(r"[0-9]{4}", pin):
+            raise WrongPin
+        key = card_key_unlock(card, pin)
+    except WrongPin:
+        failures += 1
+        card["pin_failures"] = failures
+        if failures >= PIN_TRIES:
+            card["locked"] = True
+            _card_write(path, card)
+            raise CardLocked(
+                "暗証番号が3回誤って入力されたため、カードがロックされました。市役所の窓口で解除してください。"
+            ) from None
+        _card_write(path, card)
+        remaining = PIN_TRIES - failures
+        raise PinRejected(
+            f"暗証番号が違います。あと{remaining}回誤るとカードがロックされます。", remaining=remaining
+        ) from None
+    if failures:
+        card["pin_failures"] = 0  # a right PIN resets the count, as on the real card
+        _card_write(path, card)
+    return key
+
+
+def terminal_token() -> str:
+    try:
+        data = json.loads((cards_dir() / TOKEN_FILE).read_text(encoding="utf-8"))
+        return str(data["token"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CardError(
+            "この端末は登録されていません(デモ端末のトークンがありません。seed_demo を実行してください)。"
+        ) from exc
+
+
+def api_client(*, request: HttpRequest) -> KioskClient:
+    """A kiosk API client for this request, as the demo terminal. Built per request: nothing shared."""
+    base = settings.KIOSK_SIMULATOR_API_BASE or request.build_absolute_uri("/")
+    return KioskClient(base, terminal_token(), timeout=60.0)

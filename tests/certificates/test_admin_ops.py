@@ -1,0 +1,177 @@
+"""The issuance records' admin (issue 6): search, filters, void with a reason, stops, fees."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from certificates.models import Fee, IssuanceRecord, IssuanceStop
+from saga_konbini import roles
+from tests.certificates.factories import ResidentFactory
+from tests.certificates.records import kiosk_record, terminal_for
+
+pytestmark = pytest.mark.django_db
+CHANGELIST = "admin:certificates_issuancerecord_changelist"
+
+
+def _login(client, settings, role: str):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    user = get_user_model().objects.create_user(f"user-{len(role)}", password="x" * 12, is_staff=True)
+    user.groups.set([roles.roles_ensure()[role]])
+    client.force_login(user)
+    return user
+
+
+@pytest.fixture
+def supervisor(client, settings):
+    return _login(client, settings, roles.SUPERVISOR)
+
+
+@pytest.fixture
+def records():
+    lawson, seven = terminal_for("lawson", "ローソン1号機"), terminal_for("seven_eleven", "セブン1号機")
+    at = timezone.now() - timedelta(hours=2)
+    return {
+        "lawson": kiosk_record(terminal=lawson, at=at, check_code="7K3M9P"),
+        "seven": kiosk_record(terminal=seven, at=at, cert_type="inkan"),
+        "seven_terminal": seven,
+    }
+
+
+def _listed(response) -> set[int]:
+    return {row.pk for row in response.context["cl"].result_list}
+
+
+def test_search_by_certificate_number_and_filters(client, supervisor, records):
+    lawson, seven = records["lawson"], records["seven"]
+    number = lawson.numbers.get().number
+    assert _listed(client.get(reverse(CHANGELIST), {"q": number})) == {lawson.pk}
+    assert _listed(client.get(reverse(CHANGELIST), {"chain": "seven_eleven"})) == {seven.pk}
+    assert _listed(client.get(reverse(CHANGELIST), {"terminal": records["seven_terminal"].pk})) == {seven.pk}
+    assert _listed(client.get(reverse(CHANGELIST), {"cert_type": "inkan"})) == {seven.pk}
+    assert _listed(client.get(reverse(CHANGELIST), {"status": "printed"})) == {lawson.pk, seven.pk}
+    day = timezone.localtime(lawson.issued_at)
+    by_day = {"issued_at__year": day.year, "issued_at__month": day.month, "issued_at__day": day.day}
+    assert _listed(client.get(reverse(CHANGELIST), by_day)) == {lawson.pk, seven.pk}
+    listing = client.get(reverse(CHANGELIST)).content.decode()
+    assert number in listing and "集計・精算CSV" in listing
+
+
+def test_void_asks_for_a_reason_first_and_changes_nothing_without_one(client, supervisor, records):
+    record = records["lawson"]
+    first = client.post(reverse(CHANGELIST), {"action": "void_selected", "_selected_action": [record.pk]})
+    assert first.status_code == 200 and "取消理由" in first.content.decode()
+    blank = client.post(
+        reverse(CHANGELIST),
+        {"action": "void_selected", "_selected_action": [record.pk], "confirm": "yes", "reason": "   "},
+    )
+    assert blank.status_code == 200 and "取消理由を入力してください。" in blank.content.decode()
+    record.refresh_from_db()
+    assert record.status == "printed"
+    assert not AuditEvent.objects.filter(action="certificate.voided").exists()
+
+
+def test_voided_certificate_is_audited_and_verify_answers_voided(client, supervisor, records):
+    record = records["lawson"]
+    number = record.numbers.get().number
+    response = client.post(
+        reverse(CHANGELIST),
+        {
+            "action": "void_selected",
+            "_selected_action": [record.pk],
+            "confirm": "yes",
+            "reason": "窓口で再交付",
+        },
+        follow=True,
+    )
+    assert "1件の交付を取り消しました。" in response.content.decode()
+    record.refresh_from_db()
+    assert (record.status, record.void_reason, record.voided_by) == (
+        "voided",
+        "窓口で再交付",
+        supervisor.username,
+    )
+    event = AuditEvent.objects.get(action="certificate.voided")
+    assert event.certificate_numbers == [number] and event.actor_id == str(supervisor.pk)
+    assert "窓口で再交付" not in str(event.payload)
+
+    client.logout()
+    answer = client.post(reverse("certificates:verify"), {"number": number, "check_code": "7K3M9P"})
+    assert answer.context["answer"].status == "voided"
+    assert "取り消されています" in answer.content.decode()
+
+
+def test_voiding_twice_voids_once(client, supervisor, records):
+    record = records["lawson"]
+    for _ in range(2):
+        client.post(
+            reverse(CHANGELIST),
+            {
+                "action": "void_selected",
+                "_selected_action": [record.pk],
+                "confirm": "yes",
+                "reason": "誤交付",
+            },
+        )
+    assert AuditEvent.objects.filter(action="certificate.voided").count() == 1
+
+
+def test_supervisor_sets_a_stop_with_reason_and_end_date_and_lifts_it(client, supervisor):
+    client.post(
+        reverse("admin:certificates_issuancestop_add"),
+        {"resident_code": "R000000077", "reason": "本人からの申出", "until": "2027-01-31"},
+    )
+    stop = IssuanceStop.objects.get()
+    assert (stop.until, stop.created_by) == (date(2027, 1, 31), supervisor)
+    assert AuditEvent.objects.filter(action="resident.stop_set").count() == 1
+    missing = client.post(
+        reverse("admin:certificates_issuancestop_add"), {"resident_code": "R1", "reason": ""}
+    )
+    assert missing.status_code == 200 and IssuanceStop.objects.count() == 1
+    client.post(
+        reverse("admin:certificates_issuancestop_changelist"),
+        {"action": "lift_selected", "_selected_action": [stop.pk]},
+    )
+    stop.refresh_from_db()
+    assert stop.lifted_by == supervisor
+    assert AuditEvent.objects.filter(action="resident.stop_lifted").count() == 1
+
+
+def test_fee_list_marks_the_fee_in_force(client, supervisor):
+    Fee.objects.create(cert_type="juminhyo", amount_yen=200, effective_from=date(2020, 4, 1))
+    Fee.objects.create(cert_type="juminhyo", amount_yen=250, effective_from=date(2024, 4, 1))
+    Fee.objects.create(cert_type="juminhyo", amount_yen=300, effective_from=date(2099, 4, 1))
+    response = client.get(reverse("admin:certificates_fee_changelist"))
+    rows = {fee.amount_yen: fee for fee in response.context["cl"].result_list}
+    fee_admin = response.context["cl"].model_admin
+    assert [fee_admin.in_force(rows[a]) for a in (200, 250, 300)] == [False, True, False]
+    assert client.get(reverse("admin:certificates_fee_delete", args=[rows[200].pk])).status_code == 403
+
+
+def test_issuance_records_cannot_be_edited_even_by_a_supervisor(client, supervisor, records):
+    record = records["lawson"]
+    client.post(reverse("admin:certificates_issuancerecord_change", args=[record.pk]), {"status": "voided"})
+    record.refresh_from_db()
+    assert record.status == IssuanceRecord.Status.PRINTED
+
+
+def test_clerks_views_of_records_and_stops_are_audited(client, settings, records):
+    clerk = _login(client, settings, roles.CLERK)
+    holder = ResidentFactory.create()
+    stop = IssuanceStop.objects.create(
+        resident_code=holder.resident_code, reason="申出", created_at=timezone.now()
+    )
+    client.get(reverse(CHANGELIST))
+    client.get(reverse("admin:certificates_issuancerecord_change", args=[records["lawson"].pk]))
+    client.get(reverse("admin:certificates_issuancestop_change", args=[stop.pk]))
+    events = AuditEvent.objects.filter(actor_id=str(clerk.pk)).order_by("pk")
+    assert [(e.action, e.resident_ids) for e in events] == [
+        ("admin.resident_list", [1]),
+        ("admin.resident_view", [1]),
+        ("admin.resident_view", [holder.pk]),
+    ]
