@@ -16,6 +16,7 @@ core-system feed), kiosk sessions or stored documents, or anything in the audit 
 from __future__ import annotations
 
 from django.contrib.auth.models import Group, Permission
+from django.http import HttpRequest
 
 CLERK = "窓口職員"
 SUPERVISOR = "係長"
@@ -83,3 +84,15 @@ def roles_ensure() -> dict[str, Group]:
         group.permissions.set([_permission(p) for p in permissions])
         groups[name] = group
     return groups
+
+
+def admin_site_has_permission(request: HttpRequest) -> bool:
+    """Who may enter the admin at all: active staff, except auditors (their door is /audit/).
+
+    Auditors are staff only so that they can use the staff login page; they read the audit log and
+    nothing else, so the admin's index is closed to them too (least privilege).
+    """
+    user = request.user
+    if not (user.is_active and user.is_staff):
+        return False
+    return user.is_superuser or not user.groups.filter(name=AUDITOR).exists()
