@@ -1,0 +1,140 @@
+"""Admin for clerks (Japanese): terminals, maintenance windows, alerts, CRL state.
+
+Terminals are registered, rotated, suspended and revoked only through the services, so every step
+is audited and the token is shown once, in a message, never stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from audit.services import Actor
+from kiosk_api import door, services
+from kiosk_api.models import CrlSnapshot, KioskAlert, MaintenanceWindow, Terminal
+
+
+def _show_token(request: HttpRequest, terminal: Terminal, token: str) -> None:
+    messages.warning(
+        request,
+        f"端末「{terminal}」のトークン(この画面でのみ表示されます。端末に設定してください): {token}",
+    )
+
+
+@admin.register(Terminal)
+class TerminalAdmin(admin.ModelAdmin):
+    list_display = ["name", "chain", "store_code", "status", "token_prefix", "last_seen_at", "created_at"]
+    list_filter = ["status", "chain"]
+    search_fields = ["name", "store_code", "token_prefix"]
+    readonly_fields = ["status", "token_prefix", "created_at", "rotated_at", "last_seen_at"]
+    actions = ["suspend_selected", "reactivate_selected", "rotate_selected", "revoke_selected"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Terminal | None = None) -> bool:
+        return False  # terminals are revoked, never deleted: audit events refer to them
+
+    def get_fields(self, request: HttpRequest, obj: Terminal | None = None) -> Any:
+        if obj is None:
+            return ["name", "chain", "store_code"]
+        return ["name", "chain", "store_code", *self.readonly_fields]
+
+    def save_model(self, request: HttpRequest, obj: Terminal, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        terminal, token = services.terminal_register(
+            name=obj.name, chain=obj.chain, store_code=obj.store_code, actor=Actor.user(request.user)
+        )
+        obj.pk = terminal.pk
+        obj.token_hash = terminal.token_hash
+        obj.token_prefix = terminal.token_prefix
+        _show_token(request, terminal, token)
+
+    def _apply(self, request: HttpRequest, queryset: QuerySet[Terminal], action: Any, done: str) -> None:
+        count = 0
+        for terminal in queryset:
+            try:
+                action(terminal_id=terminal.pk, actor=Actor.user(request.user))
+                count += 1
+            except ValidationError as exc:
+                self.message_user(request, f"{terminal}: {' '.join(exc.messages)}", messages.ERROR)
+        if count:
+            self.message_user(request, f"{count}台の端末を{done}しました。", messages.SUCCESS)
+
+    @admin.action(description="選択した端末を一時停止する")
+    def suspend_selected(self, request: HttpRequest, queryset: QuerySet[Terminal]) -> None:
+        self._apply(request, queryset, services.terminal_suspend, "一時停止")
+
+    @admin.action(description="選択した端末の一時停止を解除する")
+    def reactivate_selected(self, request: HttpRequest, queryset: QuerySet[Terminal]) -> None:
+        self._apply(request, queryset, services.terminal_reactivate, "再開")
+
+    @admin.action(description="選択した端末を廃止する(元に戻せません)")
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[Terminal]) -> None:
+        self._apply(request, queryset, services.terminal_revoke, "廃止")
+
+    @admin.action(description="選択した端末のトークンを再発行する")
+    def rotate_selected(self, request: HttpRequest, queryset: QuerySet[Terminal]) -> None:
+        for terminal in queryset:
+            try:
+                rotated, token = services.terminal_rotate_token(
+                    terminal_id=terminal.pk, actor=Actor.user(request.user)
+                )
+            except ValidationError as exc:
+                self.message_user(request, f"{terminal}: {' '.join(exc.messages)}", messages.ERROR)
+            else:
+                _show_token(request, rotated, token)
+
+
+@admin.register(MaintenanceWindow)
+class MaintenanceWindowAdmin(admin.ModelAdmin):
+    list_display = ["starts_at", "ends_at", "reason", "created_at"]
+    ordering = ["-starts_at"]
+
+    def save_model(self, request: HttpRequest, obj: MaintenanceWindow, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        door.maintenance_cache_clear()  # every app process sees the new window at once
+
+    def delete_model(self, request: HttpRequest, obj: MaintenanceWindow) -> None:
+        super().delete_model(request, obj)
+        door.maintenance_cache_clear()
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[MaintenanceWindow]) -> None:
+        super().delete_queryset(request, queryset)
+        door.maintenance_cache_clear()
+
+
+@admin.register(KioskAlert)
+class KioskAlertAdmin(admin.ModelAdmin):
+    list_display = ["kind", "raised_at", "last_seen_at", "cleared_at", "message"]
+    list_filter = ["kind"]
+    readonly_fields = ["kind", "message", "raised_at", "last_seen_at", "cleared_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: KioskAlert | None = None) -> bool:
+        return False
+
+
+@admin.register(CrlSnapshot)
+class CrlSnapshotAdmin(admin.ModelAdmin):
+    list_display = ["issuer", "this_update", "next_update", "loaded_at", "revoked_count"]
+    readonly_fields = ["issuer", "this_update", "next_update", "loaded_at"]
+    exclude = ["revoked_serials"]
+
+    @admin.display(description="失効件数")
+    def revoked_count(self, obj: CrlSnapshot) -> int:
+        return len(obj.revoked_serials)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: CrlSnapshot | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: CrlSnapshot | None = None) -> bool:
+        return False

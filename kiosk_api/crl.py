@@ -1,0 +1,162 @@
+"""The card CA's certificate revocation list (SPEC §4): loaded, verified, kept in the database.
+
+``crl_refresh`` reads ``settings.KONBINI_CRL_SOURCE`` (a file path or an http(s) URL), checks that a
+trusted CA signed it and stores the revoked serials; the Celery task runs it with the sync jobs.
+
+Decision (documented in the README's API notes): a CRL past its ``next_update`` cannot say whether a
+card was revoked since, so card authentication fails closed with 503
+``REVOCATION_CHECK_UNAVAILABLE`` (not ``CERTIFICATE_REVOKED``, which would tell a resident that their
+valid card is revoked) and an open ``KioskAlert`` tells clerks. Before refusing, the server tries one
+refresh from the source itself, so a CRL published since the last periodic run is used at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from cryptography import x509
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from kiosk_api import pki
+from kiosk_api.errors import KioskError
+from kiosk_api.models import CrlSnapshot, KioskAlert
+
+logger = logging.getLogger(__name__)
+_FETCH_TIMEOUT_SECONDS = 10
+_MAX_CRL_BYTES = 50 * 1024 * 1024
+
+
+class CrlRefreshError(Exception):
+    """The CRL source could not be read, parsed or verified (the message names no person)."""
+
+
+@dataclass(frozen=True)
+class CrlStatus:
+    issuer: str
+    next_update: datetime
+    revoked_serials: frozenset[str]
+
+
+def _read_source(source: str) -> bytes:
+    if source.startswith(("http://", "https://")):
+        with urllib.request.urlopen(source, timeout=_FETCH_TIMEOUT_SECONDS) as response:  # noqa: S310
+            data: bytes = response.read(_MAX_CRL_BYTES + 1)
+    else:
+        path = Path(source.removeprefix("file://"))
+        data = path.read_bytes()
+    if len(data) > _MAX_CRL_BYTES:
+        raise CrlRefreshError("the CRL is larger than allowed")
+    return data
+
+
+def _alert_raise(*, kind: str, message: str, now: datetime) -> None:
+    logger.error("kiosk alert %s: %s", kind, message)
+    try:
+        with transaction.atomic():
+            alert = KioskAlert.objects.select_for_update().filter(kind=kind, cleared_at__isnull=True).first()
+            if alert is None:
+                KioskAlert.objects.create(kind=kind, message=message, raised_at=now, last_seen_at=now)
+            else:
+                alert.message = message
+                alert.last_seen_at = now
+                alert.save(update_fields=["message", "last_seen_at"])
+    except IntegrityError:
+        pass  # another process opened the same alert at the same moment: one open alert is enough
+
+
+def _alert_clear(*, kinds: list[str], now: datetime) -> None:
+    KioskAlert.objects.filter(kind__in=kinds, cleared_at__isnull=True).update(cleared_at=now)
+
+
+def crl_refresh(*, source: str, now: datetime) -> CrlSnapshot:
+    """Load and verify the CRL at ``source``; keep it unless a newer one is already stored."""
+    try:
+        crl = pki.crl_parse(_read_source(source))
+    except (OSError, ValueError, CrlRefreshError) as exc:
+        _alert_raise(
+            kind=KioskAlert.Kind.CRL_INVALID, message=f"失効リストを読み込めません: {source}", now=now
+        )
+        raise CrlRefreshError("the CRL source could not be read or parsed") from exc
+    anchor = next(
+        (
+            a
+            for a in pki.trust_anchors()
+            if a.subject == crl.issuer and crl.is_signature_valid(a.public_key())  # type: ignore[arg-type]
+        ),
+        None,
+    )
+    if anchor is None:
+        _alert_raise(
+            kind=KioskAlert.Kind.CRL_INVALID,
+            message="失効リストの署名を信頼済みの認証局で確認できません。",
+            now=now,
+        )
+        raise CrlRefreshError("the CRL is not signed by a trusted CA")
+    issuer = crl.issuer.rfc4514_string()
+    next_update = crl.next_update_utc
+    if next_update is None:
+        _alert_raise(
+            kind=KioskAlert.Kind.CRL_INVALID, message="失効リストに次回更新日時がありません。", now=now
+        )
+        raise CrlRefreshError("the CRL has no next update")
+    revoked = sorted({pki.serial_hex(entry.serial_number) for entry in crl})
+    snapshot = _snapshot_store(crl=crl, issuer=issuer, revoked=revoked, now=now)
+    _alert_clear(kinds=[KioskAlert.Kind.CRL_INVALID], now=now)
+    if snapshot.next_update <= now:
+        _alert_raise(
+            kind=KioskAlert.Kind.CRL_STALE,
+            message=f"失効リストの次回更新日時({snapshot.next_update:%Y-%m-%d %H:%M} UTC)を過ぎています。",
+            now=now,
+        )
+    else:
+        _alert_clear(kinds=[KioskAlert.Kind.CRL_STALE], now=now)
+    return snapshot
+
+
+def _snapshot_store(
+    *, crl: x509.CertificateRevocationList, issuer: str, revoked: list[str], now: datetime
+) -> CrlSnapshot:
+    assert crl.next_update_utc is not None
+    for _attempt in range(2):
+        try:
+            with transaction.atomic():
+                current = CrlSnapshot.objects.select_for_update().filter(issuer=issuer).first()
+                if current is not None and current.this_update > crl.last_update_utc:
+                    # An older CRL (a stale mirror, a replay) never replaces a newer one.
+                    return current
+                if current is None:
+                    current = CrlSnapshot(issuer=issuer)
+                current.this_update = crl.last_update_utc
+                current.next_update = crl.next_update_utc
+                current.revoked_serials = revoked
+                current.loaded_at = now
+                current.save()
+                return current
+        except IntegrityError:
+            continue  # a concurrent first load created the row: lock it and compare again
+    raise CrlRefreshError("the CRL could not be stored")
+
+
+def crl_status_for(*, anchor: x509.Certificate, now: datetime) -> CrlStatus:
+    """The current revocation state for cards issued by ``anchor``, or 503 when not current."""
+    issuer = anchor.subject.rfc4514_string()
+    snapshot = CrlSnapshot.objects.filter(issuer=issuer).first()
+    if snapshot is None or snapshot.next_update <= now:
+        try:
+            crl_refresh(source=settings.KONBINI_CRL_SOURCE, now=now)
+        except CrlRefreshError:
+            logger.warning("inline CRL refresh failed")
+        snapshot = CrlSnapshot.objects.filter(issuer=issuer).first()
+    if snapshot is None:
+        _alert_raise(kind=KioskAlert.Kind.CRL_STALE, message="失効リストが取り込まれていません。", now=now)
+        raise KioskError("REVOCATION_CHECK_UNAVAILABLE", reason="crl_missing")
+    if snapshot.next_update <= now:
+        raise KioskError("REVOCATION_CHECK_UNAVAILABLE", reason="crl_stale")
+    return CrlStatus(
+        issuer=issuer, next_update=snapshot.next_update, revoked_serials=frozenset(snapshot.revoked_serials)
+    )

@@ -1,0 +1,62 @@
+"""Everything under /api/kiosk/v1/ answers in the SPEC's JSON error shape (SPEC §3), never HTML.
+
+Covers what DRF's exception handler cannot see: unknown URLs (404 from the resolver), unhandled
+exceptions (500), and bodies over the size limit (rejected before anything reads them). Also
+gives every API request an id for the audit log.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from kiosk_api.errors import HTTP_FALLBACK_CODES, error_body
+
+logger = logging.getLogger(__name__)
+API_PREFIX = "/api/kiosk/v1/"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _json_error(status: int) -> JsonResponse:
+    code, message = HTTP_FALLBACK_CODES.get(status, HTTP_FALLBACK_CODES[400 if status < 500 else 500])
+    response = JsonResponse(
+        error_body(code, message), status=status, json_dumps_params={"ensure_ascii": False}
+    )
+    return response
+
+
+class KioskApiMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith(API_PREFIX):
+            return self.get_response(request)
+        supplied = request.headers.get("X-Request-ID", "")
+        request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        request.META["KIOSK_REQUEST_ID"] = request_id
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return _json_error(400)
+        if length > settings.KONBINI_API_MAX_BODY_BYTES:
+            return _json_error(413)
+        response = self.get_response(request)
+        content_type = response.get("Content-Type", "")
+        if response.status_code >= 400 and not content_type.startswith("application/json"):
+            # A Django page (resolver 404, CSRF 403, ...) would be HTML: answer in the SPEC shape.
+            response = _json_error(response.status_code)
+        response["X-Request-ID"] = request_id
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not request.path.startswith(API_PREFIX):
+            return None
+        # The traceback goes to the log; nothing of the request's data goes to the client.
+        logger.exception("unhandled error in the kiosk API", exc_info=exception)
+        return _json_error(500)

@@ -1,0 +1,779 @@
+"""The kiosk API's services (SPEC §3): terminals, sessions, card authentication, issuance.
+
+Every step carries its own data from start to end in database rows (DOMAIN.md, 2023): nothing is
+kept in process memory between requests, so any number of app processes can serve one kiosk. Every
+outcome is audited with its true reason, in the same transaction as the act it records; refusals
+are recorded first and raised afterwards, so the record survives the refusal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, models, transaction
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from audit.selectors import access_history_for_resident
+from audit.services import Actor, audit_record
+from certificates.eligibility import Offer, offers_for_holder
+from certificates.errors import CertificateRefused
+from certificates.services import (
+    IssueRequest,
+    certificate_issue,
+    issuance_mark_printed,
+    issuance_void,
+)
+from kiosk_api import door, pki
+from kiosk_api.auth import token_hash
+from kiosk_api.crl import crl_status_for
+from kiosk_api.document_store import document_decrypt, document_encrypt
+from kiosk_api.errors import KioskError
+from kiosk_api.models import KioskIssuance, KioskSession, StoredDocument, Terminal
+from residents.models import CardLink
+
+CHALLENGE_BYTES = 32
+CHALLENGE_LIFETIME = timedelta(seconds=60)  # SPEC §3
+SESSION_IDLE_LIFETIME = timedelta(seconds=180)  # SPEC §3, sliding
+TOKEN_PREFIX_LENGTH = 12
+_REFUSED = AuditEvent.Outcome.REFUSED
+_LONG_DIGITS = re.compile(r"\d{12,}")
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """Who calls and from where, passed explicitly through every service (no "current" anything)."""
+
+    terminal: Terminal
+    now: datetime
+    source: str = ""
+    request_id: str = ""
+    # The periodic sweep acts on a terminal's sessions as itself, not as the terminal.
+    acting: Actor | None = None
+
+    @property
+    def actor(self) -> Actor:
+        return self.acting or Actor.terminal(self.terminal)
+
+
+def _session_ref(session: KioskSession) -> str:
+    """The session id for audit payloads. The audit log refuses any run of exactly 12 digits (a My
+    Number look-alike), and a UUID's last group can be one: it is written split in two."""
+    text = str(session.id)
+    return f"{text[:-6]}:{text[-6:]}"
+
+
+def audit_text(value: str, *, limit: int = 200) -> str:
+    """Text from outside (a certificate's issuer name) made safe for an audit payload: long digit
+    runs, which the log refuses as possible My Numbers, are elided; the length is capped."""
+    return _LONG_DIGITS.sub("[数字省略]", value)[:limit]
+
+
+def _audit(ctx: CallContext, action: str, **kwargs: Any) -> None:
+    audit_record(actor=ctx.actor, action=action, source=ctx.source, request_id=ctx.request_id, **kwargs)
+
+
+# --- Terminals -------------------------------------------------------------------------------
+
+
+def _new_token() -> str:
+    # 256 bits from the OS; the "skt_" prefix makes a leaked token easy to recognise in a scan.
+    return f"skt_{secrets.token_urlsafe(32)}"
+
+
+def terminal_register(*, name: str, chain: str, store_code: str, actor: Actor) -> tuple[Terminal, str]:
+    """Register a kiosk terminal. Returns the terminal and its token, which is shown once only."""
+    name, store_code = name.strip(), store_code.strip()
+    errors: dict[str, str] = {}
+    if not name:
+        errors["name"] = "端末名を入力してください。"
+    if chain not in Terminal.Chain.values:
+        errors["chain"] = "チェーンの指定が正しくありません。"
+    if not store_code:
+        errors["store_code"] = "店舗コードを入力してください。"
+    if errors:
+        raise ValidationError(errors)
+    token = _new_token()
+    with transaction.atomic():
+        terminal = Terminal.objects.create(
+            name=name,
+            chain=chain,
+            store_code=store_code,
+            token_hash=token_hash(token),
+            token_prefix=token[:TOKEN_PREFIX_LENGTH],
+        )
+        audit_record(
+            actor=actor,
+            action="terminal.registered",
+            payload={"terminal": terminal.pk, "chain": chain, "store_code": store_code, "name": name},
+        )
+    return terminal, token
+
+
+def _terminal_locked(terminal_id: int) -> Terminal:
+    return Terminal.objects.select_for_update().get(pk=terminal_id)
+
+
+def terminal_rotate_token(*, terminal_id: int, actor: Actor) -> tuple[Terminal, str]:
+    """Replace a terminal's token; the old one stops working at once. A revoked terminal stays revoked."""
+    token = _new_token()
+    with transaction.atomic():
+        terminal = _terminal_locked(terminal_id)
+        if terminal.status == Terminal.Status.REVOKED:
+            raise ValidationError("廃止された端末のトークンは更新できません。")
+        terminal.token_hash = token_hash(token)
+        terminal.token_prefix = token[:TOKEN_PREFIX_LENGTH]
+        terminal.rotated_at = timezone.now()
+        terminal.save(update_fields=["token_hash", "token_prefix", "rotated_at"])
+        audit_record(actor=actor, action="terminal.token_rotated", payload={"terminal": terminal.pk})
+    return terminal, token
+
+
+def _terminal_set_status(
+    *, terminal_id: int, actor: Actor, status: str, action: str, allowed: set[str]
+) -> Terminal:
+    with transaction.atomic():
+        terminal = _terminal_locked(terminal_id)
+        if terminal.status not in allowed:
+            raise ValidationError(
+                f"この端末は「{terminal.get_status_display()}」のため、この操作はできません。"
+            )
+        previous = terminal.status
+        terminal.status = status
+        terminal.save(update_fields=["status"])
+        audit_record(
+            actor=actor, action=action, payload={"terminal": terminal.pk, "from": previous, "to": status}
+        )
+    return terminal
+
+
+def terminal_suspend(*, terminal_id: int, actor: Actor) -> Terminal:
+    return _terminal_set_status(
+        terminal_id=terminal_id,
+        actor=actor,
+        status=Terminal.Status.SUSPENDED,
+        action="terminal.suspended",
+        allowed={Terminal.Status.ACTIVE},
+    )
+
+
+def terminal_reactivate(*, terminal_id: int, actor: Actor) -> Terminal:
+    return _terminal_set_status(
+        terminal_id=terminal_id,
+        actor=actor,
+        status=Terminal.Status.ACTIVE,
+        action="terminal.reactivated",
+        allowed={Terminal.Status.SUSPENDED},
+    )
+
+
+def terminal_revoke(*, terminal_id: int, actor: Actor) -> Terminal:
+    """Revoke for good: the token becomes unknown (401), sessions of the terminal die with it."""
+    return _terminal_set_status(
+        terminal_id=terminal_id,
+        actor=actor,
+        status=Terminal.Status.REVOKED,
+        action="terminal.revoked",
+        allowed={Terminal.Status.ACTIVE, Terminal.Status.SUSPENDED},
+    )
+
+
+# --- Sessions --------------------------------------------------------------------------------
+
+
+def session_start(*, ctx: CallContext) -> KioskSession:
+    """Open a session with a fresh 32-byte challenge (SPEC §3 step 1)."""
+    with transaction.atomic():
+        session = KioskSession.objects.create(
+            terminal=ctx.terminal,
+            challenge=secrets.token_bytes(CHALLENGE_BYTES),
+            challenge_expires_at=ctx.now + CHALLENGE_LIFETIME,
+            created_at=ctx.now,
+            expires_at=ctx.now + SESSION_IDLE_LIFETIME,
+        )
+        _audit(ctx, "kiosk.session_started", payload={"session": _session_ref(session)})
+    return session
+
+
+def _session_get(*, ctx: CallContext, session_id: str) -> KioskSession:
+    """The terminal's live session, its idle expiry moved forward, in one round trip.
+
+    Another terminal's session, an ended one and a malformed id are all SESSION_NOT_FOUND: a
+    terminal learns nothing about sessions it does not own. An expired session abandons whatever
+    it left unprinted (DOMAIN.md, Yokohama: a timeout abandons the whole request).
+    """
+    session_pk = _uuid_or_none(session_id)
+    if session_pk is None:
+        raise KioskError("SESSION_NOT_FOUND", reason="session_not_found")
+    new_expiry = ctx.now + SESSION_IDLE_LIFETIME
+    touched = _session_touch(
+        session_pk=session_pk, terminal_id=ctx.terminal.pk, now=ctx.now, expiry=new_expiry
+    )
+    if touched is not None:
+        return touched
+    # Not touched: unknown, another terminal's, ended, or expired. Only the last needs work.
+    session = KioskSession.objects.filter(pk=session_pk, terminal=ctx.terminal, ended_at__isnull=True).first()
+    if session is None:
+        raise KioskError("SESSION_NOT_FOUND", reason="session_not_found")
+    _session_abandon(session=session, ctx=ctx, reason="session_expired")
+    raise KioskError("SESSION_EXPIRED", reason="session_expired")
+
+
+def _session_touch(
+    *, session_pk: str, terminal_id: int, now: datetime, expiry: datetime
+) -> KioskSession | None:
+    """UPDATE ... RETURNING: slide the expiry of a live session and read it in the same statement.
+
+    The condition is the whole rule (this terminal, not ended, not expired), so a concurrent end
+    or sweep wins over this call, never the reverse. Every kiosk call passes here.
+    """
+    # The fields prepare the values as this database stores them (SQLite keeps UUIDs as hex text).
+    expires_field = KioskSession._meta.get_field("expires_at")
+    id_field = KioskSession._meta.get_field("id")
+    assert isinstance(expires_field, models.DateTimeField) and isinstance(id_field, models.UUIDField)
+    table = KioskSession._meta.db_table
+    params = [
+        expires_field.get_db_prep_value(expiry, connection),
+        id_field.get_db_prep_value(uuid.UUID(session_pk), connection),
+        terminal_id,
+        expires_field.get_db_prep_value(now, connection),
+    ]
+    sql = (
+        f"UPDATE {table} SET expires_at = %s "  # noqa: S608 - the table name is the model's own
+        "WHERE id = %s AND terminal_id = %s AND ended_at IS NULL AND expires_at > %s RETURNING *"
+    )
+    rows = list(KioskSession.objects.raw(sql, params))
+    return rows[0] if rows else None
+
+
+def _uuid_or_none(value: str) -> str | None:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return None
+
+
+def _session_abandon(*, session: KioskSession, ctx: CallContext, reason: str) -> int:
+    """Void every issuance of the session still waiting for its print, and drop its document."""
+    abandoned = 0
+    for record_id in KioskIssuance.objects.filter(
+        session=session, status=KioskIssuance.Status.ISSUED
+    ).values_list("pk", flat=True):
+        with transaction.atomic():
+            record = KioskIssuance.objects.select_for_update().get(pk=record_id)
+            if record.status != KioskIssuance.Status.ISSUED:
+                continue  # completed meanwhile by another process
+            _issuance_close(record=record, ctx=ctx, outcome=KioskIssuance.Status.VOIDED, void_reason=reason)
+            abandoned += 1
+    return abandoned
+
+
+def session_end(*, ctx: CallContext, session_id: str) -> None:
+    """End a session (SPEC §3 step 6). Unprinted issuances are voided: no fee is due for them."""
+    session_pk = _uuid_or_none(session_id)
+    session = (
+        KioskSession.objects.filter(pk=session_pk, terminal=ctx.terminal, ended_at__isnull=True).first()
+        if session_pk
+        else None
+    )
+    if session is None:
+        raise KioskError("SESSION_NOT_FOUND", reason="session_not_found")
+    _session_abandon(session=session, ctx=ctx, reason="session_ended")
+    with transaction.atomic():
+        KioskSession.objects.filter(pk=session.pk, ended_at__isnull=True).update(ended_at=ctx.now)
+        _audit(
+            ctx,
+            "kiosk.session_ended",
+            resident_ids=[session.resident_id] if session.resident_id else [],
+            payload={"session": _session_ref(session)},
+        )
+
+
+def session_sweep(*, now: datetime, actor: Actor) -> int:
+    """Abandon expired sessions' unprinted issuances (periodic; idempotent). Returns how many."""
+    count = 0
+    expired = (
+        KioskSession.objects.filter(expires_at__lte=now, issuances__status=KioskIssuance.Status.ISSUED)
+        .select_related("terminal")
+        .distinct()
+    )
+    for session in expired:
+        ctx = CallContext(terminal=session.terminal, now=now, source="sweep", acting=actor)
+        count += _session_abandon(session=session, ctx=ctx, reason="session_expired")
+    # Belt and braces: no document outlives its issuance's completion.
+    StoredDocument.objects.filter(issuance__completed_at__isnull=False).delete()
+    return count
+
+
+# --- Card authentication ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OfferView:
+    offer: Offer
+    member_refs: tuple[tuple[str, str], ...]  # (member_ref, name) for juminhyo
+
+
+@dataclass(frozen=True)
+class AuthenticatedHolder:
+    name: str
+    offers: tuple[OfferView, ...]
+
+
+def _serial_display(serial: str) -> str:
+    # Colon-separated octets, as certificate viewers show serials; also never a 12-digit run.
+    padded = serial if len(serial) % 2 == 0 else f"0{serial}"
+    return ":".join(padded[i : i + 2] for i in range(0, len(padded), 2))
+
+
+def session_authenticate(
+    *, ctx: CallContext, session_id: str, certificate_b64: str, signature_b64: str
+) -> AuthenticatedHolder:
+    """Challenge–response with the card's user-authentication certificate (SPEC §3 step 2, §4).
+
+    The challenge is consumed first, whatever the outcome: one challenge, one attempt.
+    """
+    session = _session_get(ctx=ctx, session_id=session_id)
+    payload: dict[str, Any] = {"session": _session_ref(session)}
+    card: pki.CardCertificate | None = None
+    try:
+        door.auth_failures_check(terminal_id=ctx.terminal.pk, fingerprint=None)
+        # Single use, atomically: of two concurrent calls exactly one UPDATE matches.
+        consumed = KioskSession.objects.filter(
+            pk=session.pk, challenge_used_at__isnull=True, challenge_expires_at__gt=ctx.now
+        ).update(challenge_used_at=ctx.now)
+        if not consumed:
+            used = KioskSession.objects.filter(pk=session.pk, challenge_used_at__isnull=False).exists()
+            if used:
+                raise KioskError("CHALLENGE_USED", reason="challenge_used")
+            raise KioskError("SESSION_EXPIRED", reason="challenge_expired")
+        challenge = bytes(session.challenge)  # read with the session; this call now owns it
+        card = pki.certificate_parse(certificate_b64)
+        payload.update(issuer=audit_text(card.issuer), serial=_serial_display(card.serial))
+        door.auth_failures_check(terminal_id=ctx.terminal.pk, fingerprint=card.fingerprint)
+        anchor = pki.issuing_anchor(card.certificate, pki.trust_anchors())
+        pki.certificate_check_usable(card.certificate, now=ctx.now)
+        status = crl_status_for(anchor=anchor, now=ctx.now)
+        if card.serial in status.revoked_serials:
+            raise KioskError("CERTIFICATE_REVOKED", reason="certificate_revoked")
+        pki.signature_check(card.certificate, signature_b64=signature_b64, challenge=challenge)
+        link = (
+            CardLink.objects.select_related("resident").filter(issuer=card.issuer, serial=card.serial).first()
+        )
+        if link is None:
+            raise KioskError("CARD_NOT_REGISTERED", reason="card_not_linked")
+    except KioskError as exc:
+        # Count what could be an attack on a card or a terminal; not the server's or the clock's doing.
+        if exc.code not in {
+            "RATE_LIMITED",
+            "CHALLENGE_USED",
+            "SESSION_EXPIRED",
+            "REVOCATION_CHECK_UNAVAILABLE",
+        }:
+            door.auth_failure_count(
+                terminal_id=ctx.terminal.pk, fingerprint=card.fingerprint if card else None
+            )
+        _audit(ctx, "kiosk.authenticate", outcome=_REFUSED, reason=exc.reason, payload=payload)
+        raise
+
+    holder = link.resident
+    offers = offers_for_holder(holder=holder, now=ctx.now, card_link=link)
+    views: list[OfferView] = []
+    member_refs: dict[str, int] = {}
+    for offer in offers:
+        refs: list[tuple[str, str]] = []
+        for member in offer.members:
+            ref = secrets.token_urlsafe(12)
+            member_refs[ref] = member.resident_id
+            refs.append((ref, member.name))
+        views.append(OfferView(offer=offer, member_refs=tuple(refs)))
+    shown_ids = {holder.pk, *member_refs.values()}
+    with transaction.atomic():
+        KioskSession.objects.filter(pk=session.pk).update(
+            resident_id=holder.pk, card_link_id=link.pk, authenticated_at=ctx.now, member_refs=member_refs
+        )
+        _audit(ctx, "kiosk.authenticate", resident_ids=[holder.pk], payload={**payload, "card_link": link.pk})
+        _audit(
+            ctx,
+            "kiosk.offers_shown",
+            resident_ids=shown_ids,
+            payload={
+                "session": _session_ref(session),
+                "offers": [
+                    {"type": o.type, "available": o.available, "reason": o.reason or ""} for o in offers
+                ],
+            },
+        )
+    return AuthenticatedHolder(name=holder.full_name, offers=tuple(views))
+
+
+def _session_authenticated(*, ctx: CallContext, session_id: str) -> KioskSession:
+    session = _session_get(ctx=ctx, session_id=session_id)
+    if session.resident_id is None or session.authenticated_at is None:
+        raise KioskError("SESSION_NOT_AUTHENTICATED", reason="session_not_authenticated")
+    return session
+
+
+def _session_allowed_subjects(session: KioskSession) -> set[int]:
+    """Whose data may leave through this session: the holder and the household members offered."""
+    assert session.resident_id is not None
+    return {session.resident_id, *(int(pk) for pk in session.member_refs.values())}
+
+
+# --- Issuance --------------------------------------------------------------------------------
+
+
+def _fingerprint(*, session_id: str, cert_type: str, copies: int, options: dict[str, Any]) -> str:
+    canonical = json.dumps(
+        {"session": session_id, "type": cert_type, "copies": copies, "options": options},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+    )
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def _issue_request(
+    *, session: KioskSession, cert_type: str, copies: int, options: dict[str, Any]
+) -> IssueRequest:
+    if cert_type == "juminhyo":
+        scope = options.get("scope", "all")
+        member_ids: tuple[int, ...] = ()
+        if scope == "selected":
+            refs: Sequence[str] = options.get("members") or []
+            unknown = [ref for ref in refs if ref not in session.member_refs]
+            if not refs or unknown:
+                raise KioskError(
+                    "INVALID_REQUEST",
+                    reason="unknown_member_ref",
+                    fields={"options.members": ["世帯員の指定が正しくありません。"]},
+                )
+            member_ids = tuple(int(session.member_refs[ref]) for ref in dict.fromkeys(refs))
+        return IssueRequest(
+            cert_type=cert_type,
+            copies=copies,
+            member_resident_ids=member_ids,
+            scope=scope,
+            show_relationship=bool(options.get("show_relationship", False)),
+            show_honseki=bool(options.get("show_honseki", False)),
+            show_my_number=bool(options.get("show_my_number", False)),
+        )
+    if cert_type in {"shotoku_kazei", "nozei"}:
+        return IssueRequest(cert_type=cert_type, copies=copies, fiscal_year=int(options["fiscal_year"]))
+    return IssueRequest(cert_type=cert_type, copies=copies)
+
+
+def _issuance_by_key(*, terminal: Terminal, idempotency_key: str) -> KioskIssuance | None:
+    """The fast path for a retry. Not relied upon for uniqueness: the unique index is."""
+    return KioskIssuance.objects.filter(terminal=terminal, idempotency_key=idempotency_key).first()
+
+
+def _replay(*, existing: KioskIssuance, fingerprint: str) -> KioskIssuance:
+    if existing.request_fingerprint != fingerprint:
+        raise KioskError("IDEMPOTENCY_KEY_REUSED", reason="idempotency_key_reused")
+    if existing.status == KioskIssuance.Status.REFUSED:
+        raise KioskError(existing.refusal_code, reason="replayed_refusal")
+    return existing
+
+
+def issuance_create(
+    *,
+    ctx: CallContext,
+    session_id: str,
+    idempotency_key: str,
+    cert_type: str,
+    copies: int,
+    options: dict[str, Any],
+) -> KioskIssuance:
+    """Issue a certificate for the session's holder (SPEC §3 step 3), exactly once per key.
+
+    The idempotency row is inserted first, inside the issuance's transaction: a second request
+    with the same key blocks on the unique index until the first commits, then fails the insert
+    and answers with the first one's result. Refusals are kept too, so a retry gets the same answer.
+    """
+    session = _session_authenticated(ctx=ctx, session_id=session_id)
+    fingerprint = _fingerprint(
+        session_id=str(session.id), cert_type=cert_type, copies=copies, options=options
+    )
+    existing = _issuance_by_key(terminal=ctx.terminal, idempotency_key=idempotency_key)
+    if existing is not None:
+        return _replay(existing=existing, fingerprint=fingerprint)
+    request = _issue_request(session=session, cert_type=cert_type, copies=copies, options=options)
+    allowed = _session_allowed_subjects(session)
+    refusal: KioskError | None = None
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                record = KioskIssuance.objects.create(
+                    terminal=ctx.terminal,
+                    session=session,
+                    idempotency_key=idempotency_key,
+                    request_fingerprint=fingerprint,
+                    # Until the issuance below succeeds in this same transaction; nobody sees
+                    # the row before the commit, so it is never seen half-done.
+                    status=KioskIssuance.Status.REFUSED,
+                    created_at=ctx.now,
+                )
+        except IntegrityError:
+            record = None
+        if record is not None:
+            refusal = _issuance_perform(
+                ctx=ctx, session=session, record=record, request=request, allowed=allowed
+            )
+    if record is None:
+        # Lost the race to an identical request: it has committed by now (the insert waited for it).
+        existing = KioskIssuance.objects.get(terminal=ctx.terminal, idempotency_key=idempotency_key)
+        return _replay(existing=existing, fingerprint=fingerprint)
+    if refusal is not None:
+        raise refusal
+    return record
+
+
+def _issuance_perform(
+    *,
+    ctx: CallContext,
+    session: KioskSession,
+    record: KioskIssuance,
+    request: IssueRequest,
+    allowed: set[int],
+) -> KioskError | None:
+    """Inside the caller's transaction: issue, check the subjects, store the PDF encrypted."""
+    assert session.resident_id is not None and session.card_link_id is not None
+    link = (
+        CardLink.objects.select_related("resident")
+        .filter(pk=session.card_link_id, resident_id=session.resident_id)
+        .first()
+    )
+    holder = link.resident if link is not None else None
+    refusal: KioskError | None = None
+    if holder is None or link is None:
+        # The mirror changed under the session (a full reload without this person or card).
+        refusal = KioskError("NOT_AVAILABLE_AT_KIOSK", reason="holder_or_card_gone")
+    else:
+        try:
+            issued = certificate_issue(
+                holder=holder,
+                request=request,
+                actor=ctx.actor,
+                terminal_label=str(ctx.terminal),
+                now=ctx.now,
+                card_link=link,
+                source=ctx.source,
+                request_id=ctx.request_id,
+            )
+        except CertificateRefused as exc:
+            refusal = KioskError(exc.code, reason=exc.reason)
+    if refusal is not None:
+        record.refusal_code = refusal.code
+        record.save(update_fields=["refusal_code"])
+        _audit(
+            ctx,
+            "kiosk.issuance_refused",
+            outcome=_REFUSED,
+            reason=refusal.reason,
+            resident_ids=[session.resident_id] if session.resident_id else [],
+            payload={
+                "session": _session_ref(session),
+                "kiosk_issuance": record.pk,
+                "type": request.cert_type,
+            },
+        )
+        return refusal
+    subjects = {int(pk) for pk in issued.issuance.printed_resident_ids}
+    assert holder is not None
+    expected_subjects = allowed if request.cert_type == "juminhyo" else {holder.pk}
+    if not subjects or not subjects <= expected_subjects:
+        # certificate_issue checked the finished PDF already; this is the door's own, independent
+        # check against what this session was shown. The PDF is dropped, the issuance voided.
+        issuance_void(issuance_id=issued.issuance.pk, reason="subject_mismatch", actor=ctx.actor)
+        record.refusal_code = "NOT_AVAILABLE_AT_KIOSK"
+        record.save(update_fields=["refusal_code"])
+        _audit(
+            ctx,
+            "kiosk.issuance_refused",
+            outcome=_REFUSED,
+            reason="subject_mismatch",
+            resident_ids=subjects | {holder.pk},
+            certificate_numbers=issued.certificate_numbers,
+            payload={
+                "session": _session_ref(session),
+                "kiosk_issuance": record.pk,
+                "type": request.cert_type,
+            },
+        )
+        return KioskError("NOT_AVAILABLE_AT_KIOSK", reason="subject_mismatch")
+    record.status = KioskIssuance.Status.ISSUED
+    record.issuance_record_id = issued.issuance.pk
+    record.certificate_numbers = list(issued.certificate_numbers)
+    record.fee_total = issued.fee_total
+    record.sha256 = issued.sha256
+    record.subject_resident_ids = sorted(subjects)
+    record.save()
+    key_id, blob = document_encrypt(issued.pdf, issuance_id=record.pk, sha256=issued.sha256)
+    StoredDocument.objects.create(issuance=record, key_id=key_id, ciphertext=blob, stored_at=ctx.now)
+    _audit(
+        ctx,
+        "kiosk.issuance_created",
+        resident_ids=subjects,
+        certificate_numbers=record.certificate_numbers,
+        payload={
+            "session": _session_ref(session),
+            "kiosk_issuance": record.pk,
+            "issuance": issued.issuance.pk,
+            "type": request.cert_type,
+            "copies": request.copies,
+            "fee_total": issued.fee_total,
+        },
+    )
+    return None
+
+
+def _issuance_for_terminal(*, ctx: CallContext, issuance_id: int | str, lock: bool = False) -> KioskIssuance:
+    try:
+        pk = int(issuance_id)
+    except (TypeError, ValueError):
+        pk = 0
+    qs = KioskIssuance.objects.filter(pk=pk, terminal=ctx.terminal).exclude(
+        status=KioskIssuance.Status.REFUSED
+    )
+    if lock:
+        qs = qs.select_for_update()
+    record = qs.first()
+    if record is None:
+        raise KioskError("SESSION_NOT_FOUND", reason="issuance_not_found")
+    return record
+
+
+def document_fetch(*, ctx: CallContext, issuance_id: int | str) -> tuple[KioskIssuance, bytes]:
+    """The PDF of an issuance still waiting for its print (SPEC §3 step 4), after the subject check."""
+    record = _issuance_for_terminal(ctx=ctx, issuance_id=issuance_id)
+    session = _session_authenticated(ctx=ctx, session_id=str(record.session_id))
+    stored = StoredDocument.objects.filter(issuance=record).first()
+    if record.status != KioskIssuance.Status.ISSUED or stored is None:
+        _audit(
+            ctx,
+            "kiosk.document_fetched",
+            outcome=_REFUSED,
+            reason="document_gone",
+            certificate_numbers=record.certificate_numbers,
+            payload={"kiosk_issuance": record.pk},
+        )
+        raise KioskError("DOCUMENT_GONE", reason="document_gone")
+    subjects = {int(pk) for pk in record.subject_resident_ids}
+    expected = _session_allowed_subjects(session)
+    if not subjects or not subjects <= expected:
+        with transaction.atomic():
+            locked = KioskIssuance.objects.select_for_update().get(pk=record.pk)
+            if locked.status == KioskIssuance.Status.ISSUED:
+                _issuance_close(
+                    record=locked,
+                    ctx=ctx,
+                    outcome=KioskIssuance.Status.VOIDED,
+                    void_reason="subject_mismatch",
+                )
+            _audit(
+                ctx,
+                "kiosk.document_fetched",
+                outcome=_REFUSED,
+                reason="subject_mismatch",
+                resident_ids=subjects,
+                certificate_numbers=record.certificate_numbers,
+                payload={"kiosk_issuance": record.pk},
+            )
+        raise KioskError("NOT_AVAILABLE_AT_KIOSK", reason="subject_mismatch")
+    pdf = document_decrypt(
+        bytes(stored.ciphertext), key_id=stored.key_id, issuance_id=record.pk, sha256=record.sha256
+    )
+    if hashlib.sha256(pdf).hexdigest() != record.sha256:
+        raise KioskError("DOCUMENT_GONE", reason="document_digest_mismatch")
+    _audit(
+        ctx,
+        "kiosk.document_fetched",
+        resident_ids=subjects,
+        certificate_numbers=record.certificate_numbers,
+        payload={"kiosk_issuance": record.pk},
+    )
+    return record, pdf
+
+
+def _issuance_close(*, record: KioskIssuance, ctx: CallContext, outcome: str, void_reason: str = "") -> None:
+    """Inside the caller's transaction, with ``record`` locked: complete and drop the document."""
+    assert record.issuance_record_id is not None
+    if outcome == KioskIssuance.Status.PRINTED:
+        issuance_mark_printed(issuance_id=record.issuance_record_id, actor=ctx.actor)
+    else:
+        issuance_void(issuance_id=record.issuance_record_id, reason=void_reason, actor=ctx.actor)
+    record.status = outcome
+    record.completed_at = ctx.now
+    record.save(update_fields=["status", "completed_at"])
+    StoredDocument.objects.filter(issuance=record).delete()
+    _audit(
+        ctx,
+        "kiosk.issuance_completed",
+        reason=void_reason,
+        resident_ids=record.subject_resident_ids,
+        certificate_numbers=record.certificate_numbers,
+        payload={"kiosk_issuance": record.pk, "status": outcome},
+    )
+
+
+def issuance_complete(*, ctx: CallContext, issuance_id: int | str, outcome: str) -> KioskIssuance:
+    """The kiosk's print outcome (SPEC §3 step 5): printed, or failed (voided, no fee)."""
+    wanted = KioskIssuance.Status.PRINTED if outcome == "printed" else KioskIssuance.Status.VOIDED
+    record = _issuance_for_terminal(ctx=ctx, issuance_id=issuance_id)
+    _session_authenticated(ctx=ctx, session_id=str(record.session_id))
+    with transaction.atomic():
+        record = _issuance_for_terminal(ctx=ctx, issuance_id=issuance_id, lock=True)
+        if record.status == wanted:
+            return record  # a repeated report of the same outcome changes nothing
+        if record.status != KioskIssuance.Status.ISSUED:
+            raise KioskError(
+                "INVALID_REQUEST",
+                reason="issuance_already_completed",
+                message="この証明書の交付はすでに完了しています。",
+            )
+        _issuance_close(
+            record=record, ctx=ctx, outcome=wanted, void_reason="" if wanted == "printed" else "print_failed"
+        )
+    return record
+
+
+# --- Access history --------------------------------------------------------------------------
+
+
+def session_access_history(*, ctx: CallContext, session_id: str, limit: int = 50) -> list[dict[str, Any]]:
+    """The holder's own access history (SPEC §9), by role, never by a clerk's name."""
+    session = _session_authenticated(ctx=ctx, session_id=session_id)
+    assert session.resident_id is not None
+    entries = access_history_for_resident(resident_id=session.resident_id, limit=limit)
+    _audit(
+        ctx,
+        "kiosk.access_history_viewed",
+        resident_ids=[session.resident_id],
+        payload={"session": _session_ref(session)},
+    )
+    return [{"at": e.at, "accessor": e.accessor, "action": e.action} for e in entries]
+
+
+__all__ = [
+    "CallContext",
+    "issuance_complete",
+    "issuance_create",
+    "session_authenticate",
+    "session_end",
+    "session_start",
+    "terminal_reactivate",
+    "terminal_register",
+    "terminal_revoke",
+    "terminal_rotate_token",
+    "terminal_suspend",
+]
