@@ -84,7 +84,7 @@ def main() -> int:
         [PYTHON, "manage.py", "runserver", f"{HOST}:{PORT}", "--noreload"], cwd=ROOT, env=env
     )
     base = f"http://{HOST}:{PORT}"
-    some_card = next(iter(sorted(cards_dir.glob("*ok*.json"))), None)
+    some_card = next(iter(sorted(cards_dir.glob("ok-*.json"))), None)
     print(
         "\n".join(
             [
