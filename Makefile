@@ -19,8 +19,14 @@ $(STAMP): pyproject.toml constraints.txt
 run: install
 	$(BIN)/python scripts/run_demo.py
 
+# The suite runs on PostgreSQL and Redis (as CI does): some tests need real concurrent writers, a
+# live Celery broker and several app processes on one database. Override with DATABASE_URL/REDIS_URL.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/saga_test
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/5
+
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
+		$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
