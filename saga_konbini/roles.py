@@ -61,6 +61,7 @@ _SUPERVISOR_EXTRA = [
     "kiosk_api.add_maintenancewindow",
     "kiosk_api.change_maintenancewindow",
     "kiosk_api.delete_maintenancewindow",
+    "sync.run_sync",  # 「今すぐ連携」 on the sync dashboard
 ]
 _AUDITOR_PERMISSIONS: list[str] = []
 

@@ -5,11 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import F, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
 
+from audit.services import Actor
+from sync.errors import Misconfigured, RetryLater
 from sync.models import Batch, QuarantinedRecord, ResidentBlock, SyncAlert, SyncCursor
+from sync.selectors import mirror_freshness
+from sync.services import sync_run
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -47,6 +56,58 @@ class BatchAdmin(ReadOnlyAdmin):
     @admin.display(description="連携番号", ordering="number")
     def number_display(self, obj: Batch) -> str:
         return f"{obj.number:010d}"
+
+    # -- the sync dashboard: the state of the line above the batch list, and 「今すぐ連携」 --------
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        if isinstance(response, TemplateResponse) and response.context_data is not None:
+            response.context_data["sync_dashboard"] = _dashboard(request)
+        return response
+
+    def get_urls(self) -> list[URLPattern]:
+        run_now = self.admin_site.admin_view(require_POST(self.run_now_view))
+        return [path("run-now/", run_now, name="sync_batch_run_now"), *super().get_urls()]
+
+    def run_now_view(self, request: HttpRequest) -> HttpResponse:
+        """Apply every pending batch now, as the clerk (the batches' audit events name them)."""
+        if not request.user.has_perm("sync.run_sync"):
+            raise PermissionDenied
+        try:
+            result = sync_run(actor=Actor.user(request.user))
+        except RetryLater as exc:
+            messages.error(request, f"受信フォルダに接続できません。時間をおいて再実行してください。({exc})")
+        except Misconfigured as exc:
+            messages.error(request, f"連携の設定に誤りがあります。システム管理者に連絡してください。({exc})")
+        else:
+            level = messages.WARNING if result.line_stopped else messages.SUCCESS
+            applied = len(result.applied)
+            text = (
+                f"{applied}件の連携バッチを適用しました。"
+                if applied
+                else "適用待ちの連携バッチはありません。"
+            )
+            if result.line_stopped:
+                text += f" 連携が停止しています: {result.message}"
+            messages.add_message(request, level, text)
+        return HttpResponseRedirect(reverse("admin:sync_batch_changelist"))
+
+
+def _dashboard(request: HttpRequest) -> dict[str, Any]:
+    cursor = SyncCursor.objects.filter(pk=1).first()
+    freshness = mirror_freshness()
+    lag = timezone.now() - freshness.last_applied_at if freshness.last_applied_at else None
+    return {
+        "next_batch_number": cursor.next_batch_number if cursor else None,
+        "last_applied_at": freshness.last_applied_at,
+        "lag_minutes": int(lag.total_seconds() // 60) if lag is not None else None,
+        "is_fresh": freshness.is_fresh,
+        "open_alerts": list(SyncAlert.objects.filter(cleared_at__isnull=True).order_by("-raised_at")[:10]),
+        "unresolved_quarantined": QuarantinedRecord.objects.filter(resolved_at__isnull=True).count(),
+        "can_run": request.user.has_perm("sync.run_sync"),
+    }
 
 
 class UnresolvedFilter(admin.SimpleListFilter):

@@ -54,6 +54,7 @@ class Batch(models.Model):
         verbose_name = "連携バッチ"
         verbose_name_plural = "連携バッチ"
         ordering = ["-number", "-received_at"]
+        permissions = [("run_sync", "連携を今すぐ実行できる")]
         constraints = [
             # An applied batch is never applied twice. A rejected number may be delivered again.
             models.UniqueConstraint(

@@ -72,3 +72,60 @@ def test_feed_admin_is_read_only(admin_client, history):
     )
     for name in ("residentblock", "syncalert", "synccursor"):
         assert admin_client.get(reverse(f"admin:sync_{name}_changelist")).status_code == 200
+
+
+def _staff(django_user_model, role: str | None):
+    from saga_konbini import roles
+
+    groups = roles.roles_ensure()
+    user = django_user_model.objects.create_user(
+        username=f"u-{role}", password="pw-for-tests-1", is_staff=True
+    )
+    if role:
+        user.groups.add(groups[role])
+    return user
+
+
+def test_dashboard_shows_the_line_the_gap_alert_and_the_quarantine(client, django_user_model, history):
+    from saga_konbini import roles
+
+    client.force_login(_staff(django_user_model, roles.CLERK))
+    page = client.get(reverse("admin:sync_batch_changelist"))
+
+    dashboard = page.context["sync_dashboard"]
+    assert dashboard["next_batch_number"] == 3
+    assert dashboard["unresolved_quarantined"] == 1
+    assert [alert.kind for alert in dashboard["open_alerts"]] == [SyncAlert.Kind.GAP]
+    html = page.content.decode()
+    assert "連携番号の欠番" in html and "0000000003" in html
+    assert "今すぐ連携を実行" not in html  # a clerk only looks
+
+
+def test_a_clerk_cannot_run_the_sync(client, django_user_model, settings):
+    from saga_konbini import roles
+
+    fu.write_batch(Path(settings.SYNC_INBOX_DIR), 1, fu.family(), kind="full")
+    client.force_login(_staff(django_user_model, roles.CLERK))
+
+    assert client.post(reverse("admin:sync_batch_run_now")).status_code == 403
+    assert not Batch.objects.exists()
+
+
+def test_a_supervisor_runs_the_sync_now_and_the_batch_is_audited_as_theirs(
+    client, django_user_model, settings
+):
+    from audit.models import AuditEvent
+    from saga_konbini import roles
+
+    fu.write_batch(Path(settings.SYNC_INBOX_DIR), 1, fu.family(), kind="full")
+    supervisor = _staff(django_user_model, roles.SUPERVISOR)
+    client.force_login(supervisor)
+
+    assert "今すぐ連携を実行" in client.get(reverse("admin:sync_batch_changelist")).content.decode()
+    assert client.get(reverse("admin:sync_batch_run_now")).status_code == 405  # POST only
+    response = client.post(reverse("admin:sync_batch_run_now"), follow=True)
+
+    assert Batch.objects.get(number=1).status == Batch.Status.APPLIED
+    assert "1件の連携バッチを適用しました。" in response.content.decode()
+    event = AuditEvent.objects.get(action="sync.batch_applied")
+    assert (event.actor_kind, event.actor_id) == ("clerk", str(supervisor.pk))
