@@ -2,6 +2,7 @@
 
 import multiprocessing
 import os
+from typing import Any
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 # Rendering and signing PDFs is CPU work: one process per core, a few threads for I/O waits.
@@ -17,4 +18,38 @@ max_requests_jitter = 500
 forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = "-"
 # No query strings or bodies in the access log: they may identify a session.
-access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+# The response's X-Request-ID ties the access line to the application's log lines.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s'
+# gunicorn's runtime control socket (default ~/.gunicorn/gunicorn.ctl) is not used by this
+# deployment; off, so that several gunicorn instances on one host do not fight over one path.
+control_socket_disable = True
+# gunicorn's own error log in the same JSON lines as the application (saga_konbini/logging.py).
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "saga_konbini.logging.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
+}
+
+
+# /metrics sums every worker process through files in PROMETHEUS_MULTIPROC_DIR
+# (saga_konbini/metrics.py). Files of a previous run would be counted again: empty the folder
+# when the arbiter starts, and tell the client when a worker exits so its gauges are dropped.
+def on_starting(server: Any) -> None:
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        for name in os.listdir(folder):
+            if name.endswith(".db"):
+                os.remove(os.path.join(folder, name))
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -7,6 +7,7 @@ embedded defaults apply: SQLite and local folders under ``var/``, no Redis neede
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import dj_database_url
@@ -45,6 +46,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    # Swagger UI / Redoc files served from our own static files: the docs page needs no CDN.
+    "drf_spectacular_sidecar",
     "axes",
     "audit",
     "residents",
@@ -54,7 +57,15 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every later layer and every log line of the request sees the same X-Request-ID.
+    "saga_konbini.logging.RequestIdMiddleware",
+    # Request latency per URL route name for /metrics (saga_konbini/metrics.py).
+    "saga_konbini.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # JSON errors and the body size limit for everything under /api/kiosk/v1/ (SPEC §3).
+    "kiosk_api.middleware.KioskApiMiddleware",
+    # Below the kiosk API's middleware, so that it sees a database outage first: 503, not 500.
+    "saga_konbini.health.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -68,7 +79,10 @@ MIDDLEWARE = [
 
 if PRODUCTION:
     # Static files (the admin's) are served by WhiteNoise in production; runserver serves them in development.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
 
 ROOT_URLCONF = "saga_konbini.urls"
 WSGI_APPLICATION = "saga_konbini.wsgi.application"
@@ -104,7 +118,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis: cache, Celery broker; optional in development ---------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Degrades to "no cache" while Redis is down: issuance never depends on it (saga_konbini/cache.py).
+    CACHES = {"default": {"BACKEND": "saga_konbini.cache.TolerantRedisCache", "LOCATION": REDIS_URL}}
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 else:
@@ -126,8 +141,20 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 SYNC_BEAT_SECONDS = env_int("SYNC_BEAT_SECONDS", 300, minimum=10)
+# SPEC §6: signed audit checkpoints, also written as files outside the database.
+AUDIT_CHECKPOINT_DIR = Path(env_str("AUDIT_CHECKPOINT_DIR", str(VAR_DIR / "audit-checkpoints")))
+AUDIT_CHECKPOINT_SECONDS = env_int("AUDIT_CHECKPOINT_SECONDS", 300, minimum=10)
 CELERY_BEAT_SCHEDULE = {
     "sync-apply-pending-batches": {"task": "sync.tasks.sync_run_task", "schedule": float(SYNC_BEAT_SECONDS)},
+    # SPEC §6: seal pending audit events and sign a checkpoint of the chain (audit/checkpoints.py).
+    "audit-checkpoint": {
+        "task": "audit.tasks.audit_checkpoint_task",
+        "schedule": float(AUDIT_CHECKPOINT_SECONDS),
+    },
+    # SPEC §4: the card CA's revocation list, refreshed with the sync jobs.
+    "kiosk-crl-refresh": {"task": "kiosk_api.tasks.crl_refresh_task", "schedule": float(SYNC_BEAT_SECONDS)},
+    # SPEC §3: abandoned kiosk sessions void their unprinted issuances and drop stored documents.
+    "kiosk-session-sweep": {"task": "kiosk_api.tasks.session_sweep_task", "schedule": 60.0},
 }
 
 # --- Authentication, sessions, security ----------------------------------------------------
@@ -188,23 +215,43 @@ STORAGES = {
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["kiosk_api.parsers.KioskJSONParser"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "佐賀市証明書コンビニ交付 Kiosk API",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
-# --- Logging: JSON-ish lines, never personal data --------------------------------------------
+# --- Logging: one JSON object per line with the request id, never personal data ------------
+# saga_konbini/logging.py: time, level, logger, message, request_id; 12+-digit runs are masked.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"json": {"()": "saga_konbini.logging.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # SQL with its parameters would carry personal data: never below WARNING.
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Metrics (saga_konbini/metrics.py): who may scrape /metrics --------------------------------
+# Addresses or networks allowed without a token (the Prometheus server on the internal network),
+# and an optional bearer token (METRICS_TOKEN or METRICS_TOKEN_FILE) for anyone else.
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", ["127.0.0.1/32", "::1/128"])
+for _network in METRICS_ALLOWED_IPS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_IPS: {_network!r} is not an address or network"
+        ) from _exc
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+if not METRICS_TOKEN and env_str("METRICS_TOKEN_FILE", ""):
+    METRICS_TOKEN = env_secret("METRICS_TOKEN", dev_file=None)
 
 # --- The product's own settings (SPEC references in comments) ----------------------------
 # SPEC §5: the core-system feed's inbox; archive/ and rejected/ live inside it.
@@ -230,6 +277,10 @@ MAYOR_NAME = env_str("MAYOR_NAME", "坂井　英隆")
 MUNICIPALITY_CODE = "41201"
 # SPEC §9: the browser kiosk is for demos and training only.
 KIOSK_SIMULATOR_ENABLED = env_bool("KIOSK_SIMULATOR_ENABLED", not PRODUCTION)
+# The browser kiosk's demo cards and terminal token (seed_demo --cards writes them there), and the
+# kiosk API it calls over HTTP ("" = this same server, as the browser reached it).
+KIOSK_SIMULATOR_CARDS_DIR = Path(env_str("KIOSK_SIMULATOR_CARDS_DIR", str(VAR_DIR / "cards")))
+KIOSK_SIMULATOR_API_BASE = env_str("KIOSK_SIMULATOR_API_BASE", "")
 
 # SPEC §4: the trust anchors for card user certificates, and where the CA publishes its CRL.
 # The demo's test CA (kiosk_api/jpki_sim.py) writes its files under KONBINI_PKI_DIR.
@@ -242,3 +293,19 @@ KONBINI_CRL_SOURCE = env_str("KONBINI_CRL_SOURCE", str(KONBINI_PKI_DIR / "jpki-t
 KONBINI_SIGNING_DIR = Path(env_str("KONBINI_SIGNING_DIR", str(VAR_DIR / "signing")))
 # SPEC §8: /verify/ answers for this many days after issue.
 VERIFY_RETENTION_DAYS = env_int("VERIFY_RETENTION_DAYS", 90, minimum=1)
+
+# --- Kiosk API (kiosk_api/) -----------------------------------------------------------------
+# Issued PDFs wait for the kiosk's print encrypted at rest (AES-256-GCM), "kid:base64key,...";
+# the first key (or KONBINI_DOCUMENT_ACTIVE_KEY_ID) encrypts. Documents live minutes, so
+# rotating this key only affects documents in flight. Never derived from SECRET_KEY.
+KONBINI_DOCUMENT_KEYS = env_secret(
+    "KONBINI_DOCUMENT_KEYS", dev_file=_dev_secret_file("document_keys"), make=new_aes_key_spec
+)
+KONBINI_DOCUMENT_ACTIVE_KEY_ID = env_str("KONBINI_DOCUMENT_ACTIVE_KEY_ID", "")
+# Request limits of the kiosk API: body size, calls per terminal per minute, failed card
+# authentications per terminal and per certificate within KONBINI_AUTH_FAILURE_WINDOW seconds.
+KONBINI_API_MAX_BODY_BYTES = env_int("KONBINI_API_MAX_BODY_BYTES", 64 * 1024, minimum=1024)
+KONBINI_TERMINAL_REQUESTS_PER_MINUTE = env_int("KONBINI_TERMINAL_REQUESTS_PER_MINUTE", 120, minimum=1)
+KONBINI_AUTH_FAILURES_PER_TERMINAL = env_int("KONBINI_AUTH_FAILURES_PER_TERMINAL", 10, minimum=1)
+KONBINI_AUTH_FAILURES_PER_CERTIFICATE = env_int("KONBINI_AUTH_FAILURES_PER_CERTIFICATE", 5, minimum=1)
+KONBINI_AUTH_FAILURE_WINDOW = env_int("KONBINI_AUTH_FAILURE_WINDOW", 600, minimum=10)

@@ -1,18 +1,22 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from saga_konbini import health
+from saga_konbini import health, metrics, roles
 
 admin.site.site_header = "佐賀市 証明書コンビニ交付 管理"
 admin.site.site_title = "佐賀市 コンビニ交付"
 admin.site.index_title = "業務メニュー"
+admin.site.has_permission = roles.admin_site_has_permission  # type: ignore[method-assign]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    # Prometheus (issue 7); answers only to METRICS_ALLOWED_IPS or the METRICS_TOKEN bearer.
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("api/kiosk/v1/", include("kiosk_api.urls")),
     path("audit/", include("audit.urls")),
+    path("kiosk-simulator/", include("kiosk_api.simulator.urls")),  # empty unless KIOSK_SIMULATOR_ENABLED
     # certificates.urls holds the public /verify/ page (SPEC §8).
     path("", include("certificates.urls")),
 ]

@@ -1,0 +1,35 @@
+"""saga_konbini.cache.TolerantRedisCache: with Redis unreachable a read is a miss, a write is dropped,
+a counter starts afresh; with Redis up it is Django's Redis cache."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.conf import settings
+
+from saga_konbini.cache import TolerantRedisCache
+
+
+def test_an_unreachable_redis_reads_as_empty_and_never_raises(caplog):
+    cache = TolerantRedisCache("redis://127.0.0.1:1/0", {})
+
+    assert cache.get("k", "fallback") == "fallback"
+    assert cache.get_many(["a", "b"]) == {}
+    cache.set("k", 1, 30)
+    assert cache.add("k", 0, 30) is False
+    with pytest.raises(ValueError):
+        cache.incr("k")  # like an expired key: a rate-limit window starts again
+    assert cache.delete("k") is False
+    assert "cache unavailable" in caplog.text
+
+
+def test_a_reachable_redis_behaves_as_a_cache():
+    if not settings.REDIS_URL:
+        pytest.fail("REDIS_URL must name a Redis (CI runs one)")
+    cache = TolerantRedisCache(settings.REDIS_URL, {"KEY_PREFIX": f"proof-{uuid.uuid4().hex}"})
+    assert cache.add("n", 0, 30) is True
+    assert cache.incr("n") == 1 and cache.incr("n") == 2
+    cache.set("s", {"a": 1}, 30)
+    assert cache.get("s") == {"a": 1}
+    assert cache.delete("s") is True and cache.get("s") is None

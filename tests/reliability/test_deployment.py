@@ -1,0 +1,101 @@
+"""The deployment files (issue 7) hang together: Docker is not available in CI, so the compose file,
+the gunicorn configuration and the proxy configuration are checked as data."""
+
+from __future__ import annotations
+
+import re
+import runpy
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+
+
+def _command(service: dict[str, Any]) -> str:
+    command = service["command"]
+    return command if isinstance(command, str) else shlex.join(command)
+
+
+def test_compose_has_every_service_of_the_deployment(compose):
+    assert set(compose["services"]) == {"postgres", "redis", "migrate", "web", "worker", "beat", "proxy"}
+    services = compose["services"]
+    assert "gunicorn -c deploy/gunicorn.conf.py saga_konbini.wsgi:application" in _command(services["web"])
+    assert services["web"]["deploy"]["replicas"] >= 2  # stateless: more than one from the start
+    assert "celery -A saga_konbini worker" in _command(services["worker"])
+    assert "celery -A saga_konbini beat" in _command(services["beat"])
+    assert services["beat"]["deploy"]["replicas"] == 1  # one beat, or every periodic job runs twice
+
+
+def test_compose_commands_match_ci(compose):
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    redis = _command(compose["services"]["redis"])
+    assert "--save '' --appendonly no" in redis
+    assert '--save "" --appendonly no' in ci
+    migrate = _command(compose["services"]["migrate"])
+    assert "manage.py migrate --no-input" in migrate
+    assert (
+        "manage.py check --deploy --fail-level WARNING" in migrate
+        and "check --deploy --fail-level WARNING" in ci
+    )
+    assert compose["services"]["postgres"]["image"].split(":")[1] == "15"
+
+
+def test_every_app_service_waits_for_migrations_and_gets_its_secrets(compose):
+    declared = set(compose["secrets"])
+    for name in ("web", "worker", "beat"):
+        service = compose["services"][name]
+        assert service["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+        assert service["environment"]["SAGA_ENV"] == "production"
+        files = {v for k, v in service["environment"].items() if k.endswith("_FILE")}
+        mounted = {f"/run/secrets/{s}" for s in service["secrets"]}
+        assert files <= mounted, files - mounted
+        assert set(service["secrets"]) <= declared
+    # Production refuses to start without these (saga_konbini/settings.py, audit/checkpoints.py).
+    env = compose["services"]["web"]["environment"]
+    for secret in ("DJANGO_SECRET_KEY", "MY_NUMBER_KEYS", "KONBINI_DOCUMENT_KEYS", "AUDIT_SIGNING_KEY"):
+        assert f"{secret}_FILE" in env, secret
+    assert (
+        env["PROMETHEUS_MULTIPROC_DIR"].startswith("/tmp") and "/tmp" in compose["services"]["web"]["tmpfs"]
+    )
+    assert "PGPASSWORD_FILE" in env and "PGPASSWORD" in (ROOT / "deploy" / "entrypoint.sh").read_text()
+
+
+def test_the_image_never_takes_local_secrets_or_the_virtualenv():
+    ignored = set((ROOT / ".dockerignore").read_text(encoding="utf-8").split())
+    assert {".venv", "var", "deploy/secrets", ".git"} <= ignored
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert "-c constraints.txt" in dockerfile and "python:3.11" in dockerfile
+    assert re.search(r"^USER konbini$", dockerfile, re.MULTILINE)
+
+
+def test_gunicorn_config_loads_and_prepares_multiprocess_metrics(tmp_path, monkeypatch):
+    folder = tmp_path / "prom"
+    folder.mkdir()
+    (folder / "counter_123.db").write_bytes(b"stale")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
+    config = runpy.run_path(str(ROOT / "deploy" / "gunicorn.conf.py"))
+
+    assert config["worker_class"] == "gthread" and config["control_socket_disable"] is True
+    assert "%(q)s" not in config["access_log_format"]  # never the query string
+    config["on_starting"](None)
+    assert list(folder.iterdir()) == []  # a previous run's figures are not counted again
+
+
+def test_proxy_requires_terminal_certificates_on_the_api_and_hides_metrics():
+    conf = (ROOT / "deploy" / "nginx.conf").read_text(encoding="utf-8")
+    assert "ssl_client_certificate /etc/nginx/tls/terminal-ca.crt;" in conf
+    api = conf[conf.index("location /api/kiosk/") :]
+    api = api[: api.index("proxy_pass")]
+    assert "$ssl_client_verify != SUCCESS" in api and "return 403" in api
+    assert "location = /metrics { return 404; }" in conf
+    assert "proxy_set_header X-Request-ID $request_id;" in conf
+    assert "client_max_body_size 64k;" in conf
