@@ -8,6 +8,7 @@ by ``kiosk_exception_handler``.
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 from django.http import HttpResponse
@@ -31,6 +32,9 @@ from kiosk_api.models import Terminal
 CERT_TYPES = ("juminhyo", "inkan", "shotoku_kazei", "nozei")
 _JUMINHYO_OPTIONS = {"scope", "members", "show_relationship", "show_honseki", "show_my_number"}
 IDEMPOTENCY_KEY_MAX = 100
+# Printable ASCII, no leading or trailing space: what the OpenAPI document declares, checked exactly.
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]([ -~]*[!-~])?$"
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -174,8 +178,12 @@ class SessionAuthenticateApi(KioskApiView):
         class Meta:
             ref_name = "AuthenticateInput"
 
-        certificate = serializers.CharField(max_length=16384, help_text="base64 DER of the user certificate")
-        signature = serializers.CharField(max_length=2048, help_text="base64 RSASSA-PKCS1-v1_5 SHA-256")
+        certificate = serializers.CharField(
+            min_length=1, max_length=16384, help_text="base64 DER of the user certificate"
+        )
+        signature = serializers.CharField(
+            min_length=1, max_length=2048, help_text="base64 RSASSA-PKCS1-v1_5 SHA-256"
+        )
 
     class OutputSerializer(serializers.Serializer):
         class Meta:
@@ -300,7 +308,20 @@ class IssuanceCreateApi(KioskApiView):
     @extend_schema(
         operation_id="issue",
         summary="3. issue: issue a certificate",
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": IDEMPOTENCY_KEY_MAX,
+                    "pattern": IDEMPOTENCY_KEY_PATTERN,
+                },
+                OpenApiParameter.HEADER,
+                required=True,
+                description="1〜100文字の印字可能なASCII (先頭・末尾に空白なし)",
+            )
+        ],
         request=InputSerializer,
         responses={
             201: OutputSerializer,
@@ -317,8 +338,8 @@ class IssuanceCreateApi(KioskApiView):
         },
     )
     def post(self, request: Request, session_id: str) -> Response:
-        key = request.headers.get("Idempotency-Key", "").strip()
-        if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isascii() or not key.isprintable():
+        key = request.headers.get("Idempotency-Key", "")
+        if len(key) > IDEMPOTENCY_KEY_MAX or not _IDEMPOTENCY_KEY.fullmatch(key):
             raise KioskError(
                 "INVALID_REQUEST",
                 reason="idempotency_key_missing",

@@ -46,11 +46,15 @@ def kiosk_exception_handler(exc: Exception, context: dict[str, Any]) -> Response
     if isinstance(exc, Http404 | exceptions.NotFound):
         error = KioskError("SESSION_NOT_FOUND")
         return Response(error.body(), status=error.status)
+    if isinstance(exc, exceptions.ParseError):
+        # SPEC §3: INVALID_REQUEST is 422, whatever made the request invalid.
+        error = KioskError("INVALID_REQUEST", reason="malformed_json")
+        return Response(
+            error_body(error.code, "要求の本文をJSONとして読み取れませんでした。"), status=error.status
+        )
     if isinstance(exc, exceptions.APIException):
         status = exc.status_code
         code, message = HTTP_FALLBACK_CODES.get(status, HTTP_FALLBACK_CODES[400 if status < 500 else 500])
-        if isinstance(exc, exceptions.ParseError):
-            message = "要求の本文をJSONとして読み取れませんでした。"
         return Response(error_body(code, message), status=status)
     # Anything else is a bug: the middleware answers 500 in the SPEC shape and logs it.
     return None

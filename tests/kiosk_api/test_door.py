@@ -120,7 +120,7 @@ def test_non_json_body_is_json_415(api):
     assert response.json()["error"]["code"] == "UNSUPPORTED_MEDIA_TYPE"
 
 
-def test_broken_json_is_json_400(api):
+def test_broken_json_is_invalid_request_422(api):
     session = api.post(f"{BASE}sessions").json()
     response = api.generic(
         "POST",
@@ -128,7 +128,7 @@ def test_broken_json_is_json_400(api):
         b"{not json",
         content_type="application/json",
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "INVALID_REQUEST" and "JSON" in error["message"]
 
