@@ -444,14 +444,27 @@ class _Quarantine:
 
 
 def _sanitized(record: Any) -> Any:
-    """The record as received, minus the My Number (the archive keeps the original bytes)."""
+    """The record as received, minus the My Number (the archive keeps the original bytes), in a form
+    the database can store."""
     if not isinstance(record, dict):
         return None
     clean = dict(record)
     data = clean.get("data")
     if isinstance(data, dict) and "my_number" in data:
         clean["data"] = {k: v for k, v in data.items() if k != "my_number"}
-    return clean
+    return _storable(clean)
+
+
+def _storable(value: Any) -> Any:
+    """PostgreSQL's text and jsonb cannot hold U+0000: show it as the visible escape ``\\x00``
+    so that a record carrying one is quarantined for a clerk to see instead of crashing the batch."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\\x00")
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    return value
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -536,8 +549,9 @@ class _BatchApplier:
         resident_codes: Iterable[str] = (),
     ) -> None:
         record = _sanitized(record)
+        key = _storable(key)
         codes = resident_codes_in(entity, key, record.get("data") if isinstance(record, dict) else None)
-        codes.update(resident_codes)
+        codes = {_storable(code) for code in (*codes, *resident_codes)}
         self.quarantined.append(
             _Quarantine(
                 line=line, op=op, entity=entity, key=key, error=error, record=record, resident_codes=codes

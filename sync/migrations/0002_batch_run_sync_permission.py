@@ -4,14 +4,18 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('sync', '0001_initial'),
+        ("sync", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='batch',
-            options={'ordering': ['-number', '-received_at'], 'permissions': [('run_sync', '連携を今すぐ実行できる')], 'verbose_name': '連携バッチ', 'verbose_name_plural': '連携バッチ'},
+            name="batch",
+            options={
+                "ordering": ["-number", "-received_at"],
+                "permissions": [("run_sync", "連携を今すぐ実行できる")],
+                "verbose_name": "連携バッチ",
+                "verbose_name_plural": "連携バッチ",
+            },
         ),
     ]
