@@ -3,14 +3,61 @@
 Events are written only through ``audit.services.audit_record``, in the same transaction as the
 act they record. Residents are referenced by internal id as plain integers (no foreign keys): the
 log must outlive any change to the mirror and must never cascade.
+
+The log is append-only twice over: on PostgreSQL, triggers (migration 0002) refuse UPDATE, DELETE
+and TRUNCATE on every table below except the chain head (a lock row) and the pending queue; on
+any database, the models and querysets here refuse updates and deletes, so a programming error
+fails loudly in tests on SQLite too. The hash chain (``AuditChainLink``) and the signed checkpoints
+(``AuditCheckpoint``) make an edit behind the application's back visible to ``audit_verify``.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 
 
-class AuditEvent(models.Model):
+class AuditLogImmutableError(RuntimeError):
+    """Someone tried to change or remove a row of the audit log."""
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    """A queryset that can read and insert but never update or delete."""
+
+    def update(self, **kwargs: Any) -> int:
+        raise AuditLogImmutableError(f"{self.model._meta.label}: the audit log cannot be updated")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AuditLogImmutableError(f"{self.model._meta.label}: the audit log cannot be deleted from")
+
+    def bulk_update(self, objs: Any, fields: Any, batch_size: int | None = None) -> int:
+        raise AuditLogImmutableError(f"{self.model._meta.label}: the audit log cannot be updated")
+
+    def update_or_create(self, *args: Any, **kwargs: Any) -> Any:
+        raise AuditLogImmutableError(f"{self.model._meta.label}: the audit log cannot be updated")
+
+
+class AppendOnlyModel(models.Model):
+    """Rows are inserted once and never saved again nor deleted."""
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AuditLogImmutableError(f"{self._meta.label}: the audit log cannot be updated")
+        # force_insert: a preset primary key must never turn an insert into an UPDATE.
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AuditLogImmutableError(f"{self._meta.label}: the audit log cannot be deleted from")
+
+
+class AuditEvent(AppendOnlyModel):
     class ActorKind(models.TextChoices):
         TERMINAL = "terminal", "キオスク端末"
         CLERK = "clerk", "職員"
@@ -46,7 +93,7 @@ class AuditEvent(models.Model):
         return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.action}"
 
 
-class AuditEventResident(models.Model):
+class AuditEventResident(AppendOnlyModel):
     """One row per (event, resident) so that "who saw this resident" is an indexed lookup."""
 
     event = models.ForeignKey(AuditEvent, on_delete=models.PROTECT, related_name="subjects")
@@ -56,6 +103,80 @@ class AuditEventResident(models.Model):
         verbose_name = "監査対象住民"
         verbose_name_plural = "監査対象住民"
         constraints = [models.UniqueConstraint(fields=["event", "resident_id"], name="audit_subject_unique")]
+        # A resident's access history and the auditors' resident search read newest first.
+        indexes = [models.Index(fields=["resident_id", "-event"], name="audit_subject_history_idx")]
 
     def __str__(self) -> str:
         return f"{self.event_id}:{self.resident_id}"
+
+
+class AuditPending(models.Model):
+    """Events committed but not yet chained: the sealer's work queue (see audit/chain.py).
+
+    Not part of the log itself: the sealer deletes a row when it chains its event. An event that
+    is neither chained nor pending is reported by ``audit_verify`` as a break.
+    """
+
+    event = models.OneToOneField(AuditEvent, on_delete=models.PROTECT, primary_key=True, related_name="+")
+
+    class Meta:
+        verbose_name = "未連結の監査ログ"
+        verbose_name_plural = "未連結の監査ログ"
+
+    def __str__(self) -> str:
+        return f"pending {self.event_id}"
+
+
+class AuditChainLink(AppendOnlyModel):
+    """The event's place in the hash chain: ``seq`` 1, 2, 3... without gaps (audit/chain.py)."""
+
+    seq = models.BigIntegerField("連番", primary_key=True)
+    event = models.OneToOneField(
+        AuditEvent, on_delete=models.PROTECT, related_name="link", verbose_name="監査ログ"
+    )
+    prev_hash = models.CharField("直前のハッシュ", max_length=64)
+    hash = models.CharField("ハッシュ", max_length=64)
+    sealed_at = models.DateTimeField("連結日時")
+
+    class Meta:
+        verbose_name = "ハッシュチェーン"
+        verbose_name_plural = "ハッシュチェーン"
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.hash[:12]}"
+
+
+class AuditChainHead(models.Model):
+    """The single row whose lock serialises sealing; it caches the last link (seq, hash)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    seq = models.BigIntegerField("最終連番", default=0)
+    hash = models.CharField("最終ハッシュ", max_length=64)
+
+    class Meta:
+        verbose_name = "チェーン先頭"
+        verbose_name_plural = "チェーン先頭"
+
+    def __str__(self) -> str:
+        return f"head #{self.seq}"
+
+
+class AuditCheckpoint(AppendOnlyModel):
+    """A signed statement of the Merkle root over the first ``tree_size`` chained events."""
+
+    tree_size = models.BigIntegerField("件数", unique=True)
+    root_hash = models.CharField("Merkleルート", max_length=64)
+    chain_hash = models.CharField("最終イベントのハッシュ", max_length=64)
+    created_at = models.DateTimeField("作成日時")
+    key_id = models.CharField("署名鍵ID", max_length=64)
+    signature = models.CharField("署名(base64)", max_length=200)
+    # The right edge of the Merkle tree (hashes of its perfect subtrees, largest first), so the
+    # next checkpoint adds only the new leaves. Not trusted by audit_verify, which recomputes.
+    frontier = models.JSONField("Merkle右端", default=list)
+
+    class Meta:
+        verbose_name = "署名付きチェックポイント"
+        verbose_name_plural = "署名付きチェックポイント"
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.tree_size} {self.root_hash[:12]}"

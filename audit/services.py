@@ -7,15 +7,17 @@ programming error and raises, so it is caught by tests instead of reaching the l
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.models import AuditEvent, AuditEventResident
+from audit.chain import seal_after_commit
+from audit.models import AuditEvent, AuditEventResident, AuditPending
 
 # Keys that could carry a My Number, a PIN, a secret or a document's content.
 _FORBIDDEN_KEY = re.compile(
@@ -84,27 +86,90 @@ def audit_record(
     source: str = "",
     request_id: str = "",
 ) -> AuditEvent:
-    """Record one audit event. Call it inside the transaction of the act it records."""
-    clean_payload = dict(payload or {})
-    _check_payload(clean_payload)
+    """Record one audit event. Call it inside the transaction of the act it records.
+
+    The event is chained (``seq``, hash) right after that transaction commits: see audit/chain.py
+    for why the head lock is not taken here. Raises ``AuditPayloadError`` for a forbidden payload.
+    """
+    _check_payload(payload or {})
+    # Round-trip through JSON now, so the stored payload is exactly what the chain will hash
+    # (tuples become lists, keys become strings) and non-JSON values fail here, not later.
+    clean_payload = json.loads(json.dumps(dict(payload or {})))
     residents = sorted({int(pk) for pk in resident_ids})
-    with transaction.atomic():
-        event = AuditEvent.objects.create(
-            occurred_at=timezone.now(),
-            actor_kind=actor.kind,
-            actor_id=actor.id,
-            actor_label=actor.label,
-            action=action,
-            outcome=outcome,
-            reason=reason,
-            resident_ids=residents,
-            certificate_numbers=list(certificate_numbers),
-            source=source,
-            request_id=request_id,
-            payload=clean_payload,
-        )
-        if residents:
-            AuditEventResident.objects.bulk_create(
-                AuditEventResident(event=event, resident_id=pk) for pk in residents
-            )
+    numbers = [str(number) for number in certificate_numbers]
+    event = AuditEvent(
+        occurred_at=timezone.now(),
+        actor_kind=actor.kind,
+        actor_id=actor.id,
+        actor_label=actor.label,
+        action=action,
+        outcome=outcome,
+        reason=reason,
+        resident_ids=residents,
+        certificate_numbers=numbers,
+        source=source,
+        request_id=request_id,
+        payload=clean_payload,
+    )
+    # No savepoint: a failed insert here must fail the caller's whole transaction anyway.
+    with transaction.atomic(savepoint=False):
+        if connection.vendor == "postgresql":
+            _insert_postgresql(event)
+        else:
+            _insert_orm(event)
+        seal_after_commit(event_id=event.pk)
     return event
+
+
+def _insert_orm(event: AuditEvent) -> None:
+    """Event, resident index rows and pending row, through the ORM (SQLite, and the reference)."""
+    event.save(force_insert=True)
+    if event.resident_ids:
+        AuditEventResident.objects.bulk_create(
+            AuditEventResident(event=event, resident_id=pk) for pk in event.resident_ids
+        )
+    AuditPending.objects.create(event=event)
+
+
+# The same three inserts in one round trip: audit_record runs inside every issuance, and the
+# cost of auditing per issuance must stay small (bench/audit.py).
+_INSERT_SQL = """
+WITH e AS (
+    INSERT INTO audit_auditevent (occurred_at, actor_kind, actor_id, actor_label, action, outcome,
+        reason, resident_ids, certificate_numbers, source, request_id, payload)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s::jsonb)
+    RETURNING id
+), s AS (
+    INSERT INTO audit_auditeventresident (event_id, resident_id)
+    SELECT e.id, r FROM e, unnest(%s::bigint[]) AS r
+), p AS (
+    INSERT INTO audit_auditpending (event_id) SELECT id FROM e
+)
+SELECT id FROM e
+"""
+
+
+def _insert_postgresql(event: AuditEvent) -> None:
+    params = [
+        event.occurred_at,
+        event.actor_kind,
+        event.actor_id,
+        event.actor_label,
+        event.action,
+        event.outcome,
+        event.reason,
+        json.dumps(event.resident_ids),
+        json.dumps(event.certificate_numbers),
+        event.source,
+        event.request_id,
+        json.dumps(event.payload),
+        event.resident_ids,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_SQL, params)
+        row = cursor.fetchone()
+    assert row is not None
+    event.pk = row[0]
+    # The instance now stands for a stored row: saving it again must be an (refused) update.
+    event._state.adding = False
+    event._state.db = connection.alias

@@ -1,0 +1,45 @@
+"""``manage.py audit_verify`` (SPEC §7): exit 0 when the chain and its checkpoints hold.
+
+Otherwise it prints the first break (the event's seq and what is wrong) and exits with status 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from audit.verification import chain_verify
+
+
+class Command(BaseCommand):
+    help = "監査ログのハッシュチェーンと署名付きチェックポイントをすべて検証します。"
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--checkpoint-dir",
+            type=Path,
+            default=None,
+            help="チェックポイントファイルの場所(既定: AUDIT_CHECKPOINT_DIR)",
+        )
+        parser.add_argument("--chunk-size", type=int, default=5000, help="一度に読むイベント数")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["chunk_size"] < 1:
+            raise CommandError("--chunk-size は 1 以上にしてください")
+        report = chain_verify(checkpoint_dir=options["checkpoint_dir"], chunk_size=options["chunk_size"])
+        summary = (
+            f"検証したイベント: {report.events_checked} 件"
+            f" / チェックポイント: {report.checkpoints_checked} 件"
+            f" / 未連結(連結待ち): {report.pending} 件"
+        )
+        if report.first_break is not None:
+            problem = report.first_break
+            self.stderr.write(summary)
+            where = f"seq={problem.seq}" if problem.seq is not None else f"event_id={problem.event_id}"
+            raise CommandError(f"監査ログの検証に失敗しました [{problem.code}] {where}: {problem.message}")
+        self.stdout.write(summary)
+        self.stdout.write(
+            self.style.SUCCESS("監査ログは完全です(チェーンとチェックポイントを確認しました)。")
+        )

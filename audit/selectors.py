@@ -1,0 +1,300 @@
+"""Reads of the audit log: auditors' searches and statistics, a resident's access history (SPEC §6, §9).
+
+The event table grows without bound, so nothing here counts it: lists are keyset-paged by id
+(newest first) and statistics are bounded by a date range.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import TruncDate
+
+from audit.models import AuditEvent, AuditEventResident
+
+# SPEC §9: the holder sees who accessed their data by role, never by a person's name.
+ACCESSOR_LABELS: dict[str, str] = {
+    AuditEvent.ActorKind.CLERK: "市民生活課",
+    AuditEvent.ActorKind.TERMINAL: "コンビニ交付",
+    AuditEvent.ActorKind.JOB: "基幹系連携",
+    AuditEvent.ActorKind.AUDITOR: "監査",
+    AuditEvent.ActorKind.PUBLIC: "証明書の照合",
+    AuditEvent.ActorKind.SYSTEM: "システム",
+}
+
+ACTION_LABELS: dict[str, str] = {
+    "kiosk.session_started": "コンビニ交付の利用開始",
+    "kiosk.session_ended": "コンビニ交付の利用終了",
+    "kiosk.authenticate": "マイナンバーカードによる本人確認",
+    "kiosk.offers_shown": "交付できる証明書の表示",
+    "kiosk.issuance_created": "証明書の発行",
+    "kiosk.issuance_refused": "証明書の発行(お断り)",
+    "kiosk.document_fetched": "証明書の印刷データ送信",
+    "kiosk.issuance_completed": "証明書の印刷完了",
+    "kiosk.access_history_viewed": "利用履歴の確認",
+    "certificate.issued": "証明書の発行",
+    "certificate.refused": "証明書の発行(お断り)",
+    "certificate.issue_failed": "証明書の発行(失敗)",
+    "certificate.subject_mismatch": "証明書の発行(内容不一致のため破棄)",
+    "certificate.printed": "証明書の印刷",
+    "certificate.voided": "証明書の取消",
+    "certificate.verified": "証明書の真正性確認",
+    "resident.stop_set": "コンビニ交付の停止設定",
+    "resident.stop_lifted": "コンビニ交付の停止解除",
+    "sync.batch_applied": "基幹系システムからのデータ更新",
+    "sync.batch_rejected": "基幹系システムからのデータ更新(不受理)",
+    "sync.record_quarantined": "基幹系システムからのデータ更新(保留)",
+    "admin.resident_list": "職員による住民情報の一覧表示",
+    "admin.resident_view": "職員による住民情報の閲覧",
+    "audit.search": "監査による記録の検索",
+    "audit.export": "監査による記録の書き出し",
+    "audit.event_viewed": "監査による記録の閲覧",
+    "audit.verify": "監査ログの検証",
+}
+
+_PREFIX_LABELS = (
+    ("kiosk.", "コンビニ交付での利用"),
+    ("certificate.", "証明書の処理"),
+    ("sync.", "基幹系システムとの連携"),
+    ("admin.", "職員による閲覧"),
+    ("audit.", "監査による確認"),
+    ("terminal.", "端末の管理"),
+    ("resident.", "住民情報の設定"),
+)
+
+# The events the issuance statistics count (the kiosk door records one per request).
+ISSUED_ACTION = "kiosk.issuance_created"
+REFUSED_ACTION = "kiosk.issuance_refused"
+
+CERT_TYPE_LABELS = {
+    "juminhyo": "住民票の写し",
+    "inkan": "印鑑登録証明書",
+    "shotoku_kazei": "所得・課税証明書",
+    "nozei": "納税証明書",
+}
+
+
+def action_label(action: str) -> str:
+    if action in ACTION_LABELS:
+        return ACTION_LABELS[action]
+    for prefix, label in _PREFIX_LABELS:
+        if action.startswith(prefix):
+            return label
+    return "その他の利用"
+
+
+def accessor_label(actor_kind: str) -> str:
+    return ACCESSOR_LABELS.get(actor_kind, "その他")
+
+
+@dataclass(frozen=True)
+class AccessHistoryEntry:
+    at: datetime
+    accessor: str  # a role (市民生活課, コンビニ交付, ...), never a person's name
+    action: str  # Japanese label of the action
+
+
+def access_history_for_resident(*, resident_id: int, limit: int = 100) -> list[AccessHistoryEntry]:
+    """Who accessed this resident's data, newest first, by role (SPEC §9)."""
+    rows = (
+        AuditEventResident.objects.filter(resident_id=resident_id)
+        .order_by("-event_id")
+        .values_list("event__occurred_at", "event__actor_kind", "event__action")[: max(0, limit)]
+    )
+    return [
+        AccessHistoryEntry(at=at, accessor=accessor_label(kind), action=action_label(action))
+        for at, kind, action in rows
+    ]
+
+
+# --- auditors' search ------------------------------------------------------------------------
+
+_SPACES = re.compile(r"[\s\u3000]+")
+
+
+def residents_matching(*, query: str, limit: int = 200) -> list[tuple[int, str, str]]:
+    """(id, resident_code, name) of residents whose code, name or kana matches ``query``."""
+    from residents.models import Resident
+
+    parts = [part for part in _SPACES.split(query.strip()) if part]
+    if not parts:
+        return []
+    condition = Q(resident_code=query.strip())
+    if len(parts) >= 2:
+        family, given = parts[0], "".join(parts[1:])
+        condition |= Q(family_name=family, given_name__startswith=given)
+        condition |= Q(family_name_kana=family, given_name_kana__startswith=given)
+    else:
+        word = parts[0]
+        condition |= Q(family_name__startswith=word) | Q(given_name__startswith=word)
+        condition |= Q(family_name_kana__startswith=word) | Q(given_name_kana__startswith=word)
+    rows = Resident.objects.filter(condition).order_by("pk")[:limit]
+    return [
+        (r.pk, r.resident_code, r.full_name) for r in rows.only("resident_code", "family_name", "given_name")
+    ]
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """An auditor's search. ``resident_ids`` None: any resident; empty: nobody matched."""
+
+    resident_ids: tuple[int, ...] | None = None
+    terminal: str = ""
+    clerk: str = ""
+    action: str = ""
+    outcome: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+
+
+def _local_midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(settings.TIME_ZONE))
+
+
+def events_filtered(*, filters: EventFilter) -> QuerySet[AuditEvent]:
+    events = AuditEvent.objects.all()
+    if filters.resident_ids is not None:
+        subjects = AuditEventResident.objects.filter(resident_id__in=filters.resident_ids).values("event_id")
+        events = events.filter(pk__in=subjects)
+    if filters.terminal:
+        events = events.filter(actor_kind=AuditEvent.ActorKind.TERMINAL).filter(
+            Q(actor_id=filters.terminal) | Q(actor_label__icontains=filters.terminal)
+        )
+    if filters.clerk:
+        events = events.filter(
+            actor_kind__in=[AuditEvent.ActorKind.CLERK, AuditEvent.ActorKind.AUDITOR]
+        ).filter(Q(actor_id=filters.clerk) | Q(actor_label__icontains=filters.clerk))
+    if filters.action:
+        events = events.filter(action__startswith=filters.action)
+    if filters.outcome:
+        events = events.filter(outcome=filters.outcome)
+    if filters.date_from:
+        events = events.filter(occurred_at__gte=_local_midnight(filters.date_from))
+    if filters.date_to:
+        events = events.filter(occurred_at__lt=_local_midnight(filters.date_to + timedelta(days=1)))
+    return events
+
+
+def events_page(
+    *, filters: EventFilter, before_id: int | None = None, size: int = 50
+) -> tuple[list[AuditEvent], int | None]:
+    """One page, newest first, and the id to continue from (None on the last page). No COUNT."""
+    events = events_filtered(filters=filters).select_related("link")
+    if before_id is not None:
+        events = events.filter(pk__lt=before_id)
+    rows = list(events.order_by("-pk")[: size + 1])
+    if len(rows) > size:
+        return rows[:size], rows[size - 1].pk
+    return rows, None
+
+
+def events_for_export(*, filters: EventFilter, chunk_size: int = 2000) -> Iterator[AuditEvent]:
+    """Every matching event, newest first, read in keyset chunks (bounded memory)."""
+    before_id: int | None = None
+    while True:
+        rows, before_id = events_page(filters=filters, before_id=before_id, size=chunk_size)
+        yield from rows
+        if before_id is None:
+            return
+
+
+# --- issuance statistics ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    issued: int
+    refused: int
+
+    @property
+    def total(self) -> int:
+        return self.issued + self.refused
+
+
+@dataclass(frozen=True)
+class IssuanceStatistics:
+    by_day: list[Bar]
+    by_type: list[Bar]
+    by_chain: list[Bar]
+    by_reason: list[Bar]  # refusals only
+
+    @property
+    def largest(self) -> int:
+        bars = self.by_day + self.by_type + self.by_chain + self.by_reason
+        return max((bar.total for bar in bars), default=0)
+
+
+def _bars(rows: QuerySet, key: str, labels: dict[str, str] | None = None) -> list[Bar]:
+    counts: dict[str, list[int]] = {}
+    for row in rows:
+        value = row[key]
+        label = str(value) if value not in (None, "") else "(不明)"
+        label = (labels or {}).get(label, label)
+        entry = counts.setdefault(label, [0, 0])
+        entry[0 if row["action"] == ISSUED_ACTION else 1] += row["n"]
+    return [Bar(label, issued, refused) for label, (issued, refused) in counts.items()]
+
+
+def issuance_statistics(*, date_from: date, date_to: date) -> IssuanceStatistics:
+    """Issuances and refusals at the kiosks, by day, certificate type, store chain and reason."""
+    events = events_filtered(filters=EventFilter(date_from=date_from, date_to=date_to)).filter(
+        action__in=[ISSUED_ACTION, REFUSED_ACTION]
+    )
+    tz = ZoneInfo(settings.TIME_ZONE)
+    by_day_rows = (
+        events.annotate(day=TruncDate("occurred_at", tzinfo=tz))
+        .values("day", "action")
+        .annotate(n=Count("pk"))
+    )
+    by_day = {bar.label: bar for bar in _bars(by_day_rows, "day")}
+    days = []
+    day = date_from
+    while day <= date_to:
+        days.append(by_day.get(str(day), Bar(str(day), 0, 0)))
+        day += timedelta(days=1)
+    by_type_rows = (
+        events.annotate(cert_type=KeyTextTransform("type", "payload"))
+        .values("cert_type", "action")
+        .annotate(n=Count("pk"))
+    )
+    terminal_rows = (
+        events.filter(actor_kind=AuditEvent.ActorKind.TERMINAL)
+        .values("actor_id", "action")
+        .annotate(n=Count("pk"))
+    )
+    by_reason_rows = events.filter(action=REFUSED_ACTION).values("reason", "action").annotate(n=Count("pk"))
+    return IssuanceStatistics(
+        by_day=days,
+        by_type=sorted(_bars(by_type_rows, "cert_type", CERT_TYPE_LABELS), key=lambda bar: -bar.total),
+        by_chain=sorted(_chain_bars([dict(row) for row in terminal_rows]), key=lambda bar: -bar.total),
+        by_reason=sorted(_bars(by_reason_rows, "reason"), key=lambda bar: -bar.total),
+    )
+
+
+def _chain_bars(rows: list[dict[str, Any]]) -> list[Bar]:
+    """Terminal ids → their store chain's name (a handful of terminals, one query)."""
+    from kiosk_api.models import Terminal
+
+    ids = {int(row["actor_id"]) for row in rows if str(row["actor_id"]).isdigit()}
+    chains = {
+        str(pk): label
+        for pk, label in (
+            (terminal.pk, terminal.get_chain_display()) for terminal in Terminal.objects.filter(pk__in=ids)
+        )
+    }
+    for row in rows:
+        row["chain"] = chains.get(str(row["actor_id"]), "(不明な端末)")
+    counts: dict[str, list[int]] = {}
+    for row in rows:
+        entry = counts.setdefault(row["chain"], [0, 0])
+        entry[0 if row["action"] == ISSUED_ACTION else 1] += row["n"]
+    return [Bar(label, issued, refused) for label, (issued, refused) in counts.items()]

@@ -1,0 +1,226 @@
+"""Verification of the whole audit log: every link, every checkpoint, nothing missing (SPEC §6, §7).
+
+``chain_verify`` streams the chain in ``seq`` order in chunks (bounded memory for millions of
+events), recomputes each event's canonical bytes and link hash, checks the resident index rows,
+feeds the Merkle frontier and, each time it reaches a checkpoint's size, checks that checkpoint as
+stored in the database and as written to ``AUDIT_CHECKPOINT_DIR`` (signature, size, root, last
+hash). It stops at the first break and names it: the event's ``seq`` and what is wrong. It reads
+only; it never seals, repairs or writes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from django.conf import settings
+
+from audit.chain import DEFAULT_CHUNK, GENESIS_HASH, ChainBreak, ChainBroken, chain_links, check_links
+from audit.checkpoints import (
+    CHECKPOINT_FILE_PATTERN,
+    checkpoint_as_dict,
+    checkpoint_message,
+    checkpoint_public_key,
+    key_id_for,
+)
+from audit.merkle import MerkleFrontier
+from audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditPending
+
+
+@dataclass
+class VerificationReport:
+    events_checked: int = 0
+    checkpoints_checked: int = 0
+    pending: int = 0
+    last_checkpoint_size: int | None = None
+    first_break: ChainBreak | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.first_break is None
+
+
+def _check_signed(
+    data: dict[str, Any], *, where: str, tree_size: int, root_hash: str, chain_hash: str, seq: int
+) -> None:
+    public_key = checkpoint_public_key()
+    try:
+        message = checkpoint_message(
+            tree_size=int(data["tree_size"]),
+            root_hash=str(data["root_hash"]),
+            chain_hash=str(data["chain_hash"]),
+            created_at=str(data["created_at"]),
+            key_id=str(data["key_id"]),
+        )
+        signature = base64.b64decode(str(data["signature"]), validate=True)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ChainBroken(ChainBreak("checkpoint_malformed", f"{where}: 形式が不正です", seq)) from exc
+    if data["key_id"] != key_id_for(public_key):
+        raise ChainBroken(ChainBreak("checkpoint_unknown_key", f"{where}: 署名鍵が異なります", seq))
+    try:
+        public_key.verify(signature, message)
+    except InvalidSignature as exc:
+        raise ChainBroken(
+            ChainBreak("checkpoint_bad_signature", f"{where}: 署名が正しくありません", seq)
+        ) from exc
+    if int(data["tree_size"]) != tree_size:
+        raise ChainBroken(ChainBreak("checkpoint_size_mismatch", f"{where}: 件数が一致しません", seq))
+    if data["root_hash"] != root_hash:
+        raise ChainBroken(
+            ChainBreak("checkpoint_root_mismatch", f"{where}: Merkleルートが再計算と一致しません", seq)
+        )
+    if data["chain_hash"] != chain_hash:
+        raise ChainBroken(
+            ChainBreak("checkpoint_chain_mismatch", f"{where}: 最終イベントのハッシュが一致しません", seq)
+        )
+
+
+class _CheckpointIndex:
+    """Which tree sizes have a checkpoint in the database, in files, or both."""
+
+    def __init__(self, checkpoint_dir: Path) -> None:
+        self.db_sizes = dict(AuditCheckpoint.objects.values_list("tree_size", "pk"))
+        self.files: dict[int, Path] = {}
+        self.stray_files: list[Path] = []
+        if checkpoint_dir.is_dir():
+            for path in checkpoint_dir.iterdir():
+                match = CHECKPOINT_FILE_PATTERN.fullmatch(path.name)
+                if match:
+                    self.files[int(match.group(1))] = path
+                elif path.suffix == ".json":
+                    self.stray_files.append(path)
+        self.sizes = sorted(set(self.db_sizes) | set(self.files))
+
+    def check(self, *, tree_size: int, root_hash: str, chain_hash: str) -> None:
+        seq = tree_size
+        in_db, in_file = tree_size in self.db_sizes, tree_size in self.files
+        if in_file and not in_db:
+            raise ChainBroken(
+                ChainBreak(
+                    "checkpoint_missing_from_db",
+                    f"チェックポイント(件数 {tree_size})のファイルはありますが、データベースにありません",
+                    seq,
+                )
+            )
+        if in_db and not in_file:
+            raise ChainBroken(
+                ChainBreak(
+                    "checkpoint_file_missing",
+                    f"チェックポイント(件数 {tree_size})のファイルがありません",
+                    seq,
+                )
+            )
+        row = AuditCheckpoint.objects.get(pk=self.db_sizes[tree_size])
+        _check_signed(
+            checkpoint_as_dict(row),
+            where=f"チェックポイント(件数 {tree_size}, データベース)",
+            tree_size=tree_size,
+            root_hash=root_hash,
+            chain_hash=chain_hash,
+            seq=seq,
+        )
+        try:
+            data = json.loads(self.files[tree_size].read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ChainBroken(
+                ChainBreak(
+                    "checkpoint_malformed", f"チェックポイント(件数 {tree_size})のファイルを読めません", seq
+                )
+            ) from exc
+        if not isinstance(data, dict):
+            raise ChainBroken(
+                ChainBreak(
+                    "checkpoint_malformed", f"チェックポイント(件数 {tree_size})のファイルが不正です", seq
+                )
+            )
+        _check_signed(
+            data,
+            where=f"チェックポイント(件数 {tree_size}, ファイル)",
+            tree_size=tree_size,
+            root_hash=root_hash,
+            chain_hash=chain_hash,
+            seq=seq,
+        )
+
+
+def chain_verify(
+    *, checkpoint_dir: Path | None = None, chunk_size: int = DEFAULT_CHUNK
+) -> VerificationReport:
+    """Verify the whole log; the report names the first break, if any. Reads only."""
+    report = VerificationReport(pending=AuditPending.objects.count())
+    index = _CheckpointIndex(Path(checkpoint_dir or settings.AUDIT_CHECKPOINT_DIR))
+    if index.sizes:
+        report.last_checkpoint_size = index.sizes[-1]
+    try:
+        if index.stray_files:
+            raise ChainBroken(
+                ChainBreak(
+                    "checkpoint_malformed", f"不明なチェックポイントファイル: {index.stray_files[0].name}"
+                )
+            )
+        _verify(report, index, chunk_size=chunk_size)
+    except ChainBroken as broken:
+        report.first_break = broken.problem
+    return report
+
+
+def _verify(report: VerificationReport, index: _CheckpointIndex, *, chunk_size: int) -> None:
+    expected_seq, running_hash = 1, GENESIS_HASH
+    frontier = MerkleFrontier()
+    pending_sizes = iter(index.sizes)
+    next_size = next(pending_sizes, None)
+    for chunk in chain_links(chunk_size=chunk_size):
+        expected_seq, running_hash = check_links(chunk, expected_seq=expected_seq, running_hash=running_hash)
+        for link in chunk:
+            frontier.add(bytes.fromhex(link[2]))
+            while next_size is not None and link[0] == next_size:
+                index.check(tree_size=next_size, root_hash=frontier.root().hex(), chain_hash=link[2])
+                report.checkpoints_checked += 1
+                next_size = next(pending_sizes, None)
+            if next_size is not None and next_size < link[0]:
+                # A checkpoint at a size the stream already passed: only possible for size 0.
+                raise ChainBroken(
+                    ChainBreak("checkpoint_malformed", f"件数 {next_size} のチェックポイントは不正です")
+                )
+        report.events_checked += len(chunk)
+    chained = expected_seq - 1
+    if next_size is not None:
+        raise ChainBroken(
+            ChainBreak(
+                "tail_removed",
+                f"連番 {chained + 1} 以降が失われています(チェックポイントは {next_size} 件を証明しています)",
+                seq=chained + 1,
+            )
+        )
+    head = AuditChainHead.objects.filter(pk=1).values_list("seq", "hash").first()
+    if head is not None and head[0] > chained:
+        raise ChainBroken(
+            ChainBreak(
+                "tail_removed",
+                f"連番 {chained + 1} 以降が失われています(チェーン先頭は連番 {head[0]})",
+                seq=chained + 1,
+            )
+        )
+    if head is not None and head != (chained, running_hash) and chained > 0:
+        raise ChainBroken(
+            ChainBreak("head_mismatch", f"チェーン先頭が連番 {chained} と一致しません", seq=chained)
+        )
+    orphan = (
+        AuditEvent.objects.filter(link__isnull=True)
+        .exclude(pk__in=AuditPending.objects.values("event_id"))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if orphan is not None:
+        raise ChainBroken(
+            ChainBreak(
+                "event_unchained",
+                f"イベントID {orphan} がチェーンにも未連結の待ち行列にもありません",
+                event_id=orphan,
+            )
+        )

@@ -1,0 +1,360 @@
+"""The auditors' views at /audit/ (SPEC §6, §9): read-only, Japanese, for the 監査 group only.
+
+Every view answers GET only. Searches, event details and exports are themselves audited
+(``audit.search``, ``audit.event_viewed``, ``audit.export``), as is a verification run
+(``audit.verify``); nothing else here writes anything.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditPending
+from audit.selectors import (
+    EventFilter,
+    accessor_label,
+    action_label,
+    events_for_export,
+    events_page,
+    issuance_statistics,
+    residents_matching,
+)
+from audit.services import Actor, audit_record
+from saga_konbini import roles
+
+AUDITOR_GROUP = roles.AUDITOR  # "監査", created by migration 0004 and by roles_ensure()
+PAGE_SIZE = 50
+
+View = Callable[..., HttpResponseBase]
+
+
+def is_auditor(user: Any) -> bool:
+    return bool(user.is_authenticated and user.is_active and user.groups.filter(name=AUDITOR_GROUP).exists())
+
+
+def auditor_required(view: View) -> View:
+    """Anonymous: to the login page. Signed in but not an auditor (even staff): 403."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+        if not is_auditor(request.user):
+            raise PermissionDenied("監査担当者のみ利用できます。")
+        return view(request, *args, **kwargs)
+
+    return require_GET(wrapper)
+
+
+def _actor(request: HttpRequest) -> Actor:
+    return Actor.user(request.user, kind=AuditEvent.ActorKind.AUDITOR)
+
+
+def _source(request: HttpRequest) -> str:
+    return str(request.META.get("REMOTE_ADDR", ""))[:64]
+
+
+def _request_id(request: HttpRequest) -> str:
+    return str(request.headers.get("X-Request-ID", ""))[:64]
+
+
+def _filters(form: Any) -> tuple[EventFilter, list[tuple[int, str, str]]]:
+    data = form.cleaned_data
+    matched: list[tuple[int, str, str]] = []
+    resident_ids: tuple[int, ...] | None = None
+    if data["resident"]:
+        matched = residents_matching(query=data["resident"])
+        resident_ids = tuple(pk for pk, _, _ in matched)
+    return (
+        EventFilter(
+            resident_ids=resident_ids,
+            terminal=data["terminal"],
+            clerk=data["clerk"],
+            action=data["action"],
+            outcome=data["outcome"],
+            date_from=data["date_from"],
+            date_to=data["date_to"],
+        ),
+        matched,
+    )
+
+
+def _filters_payload(filters: EventFilter) -> dict[str, Any]:
+    """What was searched, for the audit event: the resident text itself stays out (ids suffice)."""
+    return {
+        "by_resident": filters.resident_ids is not None,
+        "terminal": filters.terminal,
+        "clerk": filters.clerk,
+        "action": filters.action,
+        "outcome": filters.outcome,
+        "date_from": filters.date_from.isoformat() if filters.date_from else "",
+        "date_to": filters.date_to.isoformat() if filters.date_to else "",
+    }
+
+
+def _row(event: AuditEvent) -> dict[str, Any]:
+    link = getattr(event, "link", None)
+    return {
+        "event": event,
+        "seq": link.seq if link else None,
+        "action_label": action_label(event.action),
+        "accessor": accessor_label(event.actor_kind),
+    }
+
+
+@auditor_required
+def event_search(request: HttpRequest) -> HttpResponse:
+    from audit.forms import EventSearchForm
+
+    form = EventSearchForm(request.GET or None)
+    context: dict[str, Any] = {"form": form, "rows": [], "searched": False, "nav": "search"}
+    if request.GET and form.is_valid():
+        filters, matched = _filters(form)
+        before = form.cleaned_data["before"]
+        events, next_before = events_page(filters=filters, before_id=before, size=PAGE_SIZE)
+        with transaction.atomic():
+            audit_record(
+                actor=_actor(request),
+                action="audit.search",
+                resident_ids=filters.resident_ids or (),
+                payload={**_filters_payload(filters), "before": before or 0, "shown": len(events)},
+                source=_source(request),
+                request_id=_request_id(request),
+            )
+        query = request.GET.copy()
+        query.pop("before", None)
+        next_query = None
+        if next_before is not None:
+            query["before"] = str(next_before)
+            next_query = query.urlencode()
+            query.pop("before")
+        context.update(
+            searched=True,
+            rows=[_row(event) for event in events],
+            matched=matched,
+            by_resident=filters.resident_ids is not None,
+            next_query=next_query,
+            first_query=query.urlencode(),
+            is_first_page=before is None,
+        )
+    return render(request, "audit/search.html", context)
+
+
+@auditor_required
+def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    from residents.models import Resident
+
+    event = get_object_or_404(AuditEvent.objects.select_related("link"), pk=pk)
+    residents = {
+        r.pk: r
+        for r in Resident.objects.filter(pk__in=event.resident_ids).only(
+            "resident_code", "family_name", "given_name"
+        )
+    }
+    with transaction.atomic():
+        audit_record(
+            actor=_actor(request),
+            action="audit.event_viewed",
+            resident_ids=event.resident_ids,
+            payload={"event": event.pk},
+            source=_source(request),
+            request_id=_request_id(request),
+        )
+    context = {
+        "nav": "search",
+        **_row(event),
+        "link": getattr(event, "link", None),
+        "subjects": [(pk, residents.get(pk)) for pk in event.resident_ids],
+        "payload_json": json.dumps(event.payload, ensure_ascii=False, indent=2, sort_keys=True),
+        "pending": AuditPending.objects.filter(event_id=event.pk).exists(),
+    }
+    return render(request, "audit/event_detail.html", context)
+
+
+class _Echo:
+    """csv.writer target that hands each line back instead of buffering it."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+# A cell starting with one of these is a formula to a spreadsheet: neutralise it (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+EXPORT_HEADER = [
+    "イベントID",
+    "連番",
+    "日時",
+    "実行者種別",
+    "実行者ID",
+    "実行者",
+    "操作",
+    "結果",
+    "理由",
+    "対象住民(内部ID)",
+    "交付番号",
+    "接続元",
+    "リクエストID",
+    "詳細",
+    "ハッシュ",
+]
+
+
+def _cell(value: Any) -> str:
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _export_lines(filters: EventFilter) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield "\ufeff"  # BOM: spreadsheet software then reads the Japanese text as UTF-8
+    yield writer.writerow(EXPORT_HEADER)
+    for event in events_for_export(filters=filters):
+        link = getattr(event, "link", None)
+        yield writer.writerow(
+            [
+                _cell(v)
+                for v in (
+                    event.pk,
+                    link.seq if link else "",
+                    timezone.localtime(event.occurred_at).isoformat(),
+                    event.actor_kind,
+                    event.actor_id,
+                    event.actor_label,
+                    event.action,
+                    event.outcome,
+                    event.reason,
+                    " ".join(str(pk) for pk in event.resident_ids),
+                    " ".join(event.certificate_numbers),
+                    event.source,
+                    event.request_id,
+                    json.dumps(event.payload, ensure_ascii=False, sort_keys=True),
+                    link.hash if link else "",
+                )
+            ]
+        )
+
+
+@auditor_required
+def event_export(request: HttpRequest) -> HttpResponseBase:
+    from audit.forms import EventSearchForm
+
+    form = EventSearchForm(request.GET)
+    if not form.is_valid():
+        return render(
+            request,
+            "audit/search.html",
+            {"form": form, "rows": [], "searched": False, "nav": "search"},
+            status=400,
+        )
+    filters, _ = _filters(form)
+    with transaction.atomic():
+        audit_record(
+            actor=_actor(request),
+            action="audit.export",
+            resident_ids=filters.resident_ids or (),
+            payload=_filters_payload(filters),
+            source=_source(request),
+            request_id=_request_id(request),
+        )
+    response = StreamingHttpResponse(_export_lines(filters), content_type="text/csv; charset=utf-8")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'
+    return response
+
+
+def _chain_context() -> dict[str, Any]:
+    head = AuditChainHead.objects.filter(pk=1).first()
+    return {
+        "nav": "chain",
+        "head": head,
+        "pending": AuditPending.objects.count(),
+        "checkpoint": AuditCheckpoint.objects.order_by("-tree_size").first(),
+    }
+
+
+@auditor_required
+def chain_status(request: HttpRequest) -> HttpResponse:
+    return render(request, "audit/chain.html", _chain_context())
+
+
+@auditor_required
+def chain_verify_now(request: HttpRequest) -> HttpResponse:
+    """Run the full verification (read-only) and record that it was run, with its result."""
+    from audit.verification import chain_verify
+
+    report = chain_verify()
+    problem = report.first_break
+    with transaction.atomic():
+        audit_record(
+            actor=_actor(request),
+            action="audit.verify",
+            outcome=AuditEvent.Outcome.SUCCESS if problem is None else AuditEvent.Outcome.FAILURE,
+            reason=problem.code if problem else "",
+            payload={
+                "events_checked": report.events_checked,
+                "checkpoints_checked": report.checkpoints_checked,
+                "break_seq": problem.seq if problem and problem.seq is not None else 0,
+            },
+            source=_source(request),
+            request_id=_request_id(request),
+        )
+    return render(request, "audit/chain.html", {**_chain_context(), "report": report})
+
+
+@auditor_required
+def statistics(request: HttpRequest) -> HttpResponse:
+    from audit.forms import StatisticsForm
+
+    form = StatisticsForm(request.GET or None)
+    today = timezone.localdate()
+    date_from, date_to = today - timedelta(days=29), today
+    if request.GET and form.is_valid():
+        date_from = form.cleaned_data["date_from"] or date_from
+        date_to = form.cleaned_data["date_to"] or date_to
+        if date_to < date_from:
+            date_from = date_to
+    stats = issuance_statistics(date_from=date_from, date_to=date_to)
+    largest = max(stats.largest, 1)
+
+    def bars(items: list[Any]) -> list[dict[str, Any]]:
+        return [
+            {
+                "label": bar.label,
+                "issued": bar.issued,
+                "refused": bar.refused,
+                "issued_pct": round(bar.issued * 100 / largest, 1),
+                "refused_pct": round(bar.refused * 100 / largest, 1),
+            }
+            for bar in items
+        ]
+
+    context = {
+        "nav": "statistics",
+        "form": form,
+        "date_from": date_from,
+        "date_to": date_to,
+        "sections": [
+            ("日別", bars(stats.by_day)),
+            ("証明書の種類別", bars(stats.by_type)),
+            ("コンビニチェーン別", bars(stats.by_chain)),
+            ("お断りの理由別", bars(stats.by_reason)),
+        ],
+        "total_issued": sum(bar.issued for bar in stats.by_day),
+        "total_refused": sum(bar.refused for bar in stats.by_day),
+    }
+    return render(request, "audit/statistics.html", context)
