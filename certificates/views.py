@@ -21,7 +21,7 @@ ANSWER_LABELS = {"valid": "有効", "voided": "無効", "unknown": "該当なし
 
 def verify_rate_limit() -> int:
     """Lookups per client IP per minute: enough for a person, too few to guess check codes."""
-    return int(getattr(settings, "VERIFY_RATE_LIMIT_PER_MINUTE", 20))
+    return settings.VERIFY_RATE_LIMIT_PER_MINUTE
 
 
 class VerifyForm(forms.Form):

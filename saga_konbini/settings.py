@@ -293,6 +293,8 @@ KONBINI_CRL_SOURCE = env_str("KONBINI_CRL_SOURCE", str(KONBINI_PKI_DIR / "jpki-t
 KONBINI_SIGNING_DIR = Path(env_str("KONBINI_SIGNING_DIR", str(VAR_DIR / "signing")))
 # SPEC §8: /verify/ answers for this many days after issue.
 VERIFY_RETENTION_DAYS = env_int("VERIFY_RETENTION_DAYS", 90, minimum=1)
+# SPEC §8: /verify/ is rate-limited per client address.
+VERIFY_RATE_LIMIT_PER_MINUTE = env_int("VERIFY_RATE_LIMIT_PER_MINUTE", 20, minimum=1)
 
 # --- Kiosk API (kiosk_api/) -----------------------------------------------------------------
 # Issued PDFs wait for the kiosk's print encrypted at rest (AES-256-GCM), "kid:base64key,...";
