@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from audit.services import Actor
+from audit.services import Actor, audit_record
 from kiosk_api import door, services
 from kiosk_api.models import CrlSnapshot, KioskAlert, MaintenanceWindow, Terminal
 
@@ -91,20 +92,53 @@ class TerminalAdmin(admin.ModelAdmin):
 
 @admin.register(MaintenanceWindow)
 class MaintenanceWindowAdmin(admin.ModelAdmin):
+    """The service calendar: clerk-set maintenance windows, shown with the fixed hours and closures."""
+
     list_display = ["starts_at", "ends_at", "reason", "created_at"]
     ordering = ["-starts_at"]
 
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        # The year-end closure and the daily hours are rules, not rows: show them beside the windows.
+        hours = settings.KONBINI_SERVICE_HOURS
+        context = {
+            "service_hours": "終日(常時運用)"
+            if door.service_hours_parse(hours).always_open
+            else hours.replace("-", "〜"),
+            "year_end_closure": "毎年 12月29日〜1月3日",
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, context)
+
     def save_model(self, request: HttpRequest, obj: MaintenanceWindow, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
+        _audit_window(
+            request, obj, "calendar.maintenance_changed" if change else "calendar.maintenance_added"
+        )
         door.maintenance_cache_clear()  # every app process sees the new window at once
 
     def delete_model(self, request: HttpRequest, obj: MaintenanceWindow) -> None:
+        _audit_window(request, obj, "calendar.maintenance_deleted")
         super().delete_model(request, obj)
         door.maintenance_cache_clear()
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[MaintenanceWindow]) -> None:
+        for window in queryset:
+            _audit_window(request, window, "calendar.maintenance_deleted")
         super().delete_queryset(request, queryset)
         door.maintenance_cache_clear()
+
+
+def _audit_window(request: HttpRequest, window: MaintenanceWindow, action: str) -> None:
+    # The reason is the clerk's free text: it stays in the calendar, not in the audit payload.
+    audit_record(
+        actor=Actor.user(request.user),
+        action=action,
+        payload={
+            "window": window.pk,
+            "starts_at": window.starts_at.isoformat(),
+            "ends_at": window.ends_at.isoformat(),
+        },
+    )
 
 
 @admin.register(KioskAlert)
