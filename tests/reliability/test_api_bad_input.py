@@ -105,5 +105,5 @@ def test_a_body_larger_than_it_declares_is_refused_before_it_is_read(api, settin
         "POST", f"{BASE}sessions/{session_id}/authenticate", body.encode(), content_type="application/json"
     )
 
-    assert response.status_code == 413
+    assert response.status_code == 422
     assert response.json()["error"]["code"] == "INVALID_REQUEST"
