@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import ClassVar
 
 from certificates.documents import CertificateDocument
@@ -10,7 +11,7 @@ from certificates.rendering.frame import INK, LABEL_FILL, LINE_INK, PageFrame, P
 from certificates.wareki import wareki_date
 
 
-class CertificateRenderer:
+class CertificateRenderer(ABC):
     """One copy of one certificate type; subclasses draw the body with small ``_draw_*`` methods."""
 
     title: ClassVar[str]
@@ -26,12 +27,13 @@ class CertificateRenderer:
     def page_count(self) -> int:
         return 1
 
+    @abstractmethod
     def statement(self) -> str:
         """The 認証文 of this certificate."""
-        raise NotImplementedError
 
+    @abstractmethod
     def draw_body(self, page: int, pages: int) -> None:
-        raise NotImplementedError
+        """Draw this certificate's own items on ``page`` of ``pages``."""
 
     def render(self) -> None:
         """Draw every page of this copy; the certification closes the last page only."""
