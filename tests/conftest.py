@@ -26,5 +26,7 @@ def _isolated_var_dirs(settings, tmp_path):
     """Each test gets its own inbox and scratch folders, never the developer's var/."""
     settings.SYNC_INBOX_DIR = tmp_path / "inbox"
     settings.SYNC_INBOX_DIR.mkdir()
+    # Signed audit checkpoints are files too: one test's must not be found by another's audit_verify.
+    settings.AUDIT_CHECKPOINT_DIR = tmp_path / "audit-checkpoints"
     settings.KONBINI_SERVICE_HOURS = "00:00-24:00"
     return settings
