@@ -47,6 +47,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -57,6 +58,8 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from audit.models import AuditChainHead, AuditChainLink, AuditEvent, AuditEventResident, AuditPending
+
+logger = logging.getLogger(__name__)
 
 CHAIN_VERSION = 1
 GENESIS_HASH = "0" * 64
@@ -321,13 +324,20 @@ class SealAfterCommit:
 
     def __call__(self) -> None:
         self.done = True
-        # Uncontended: seal at once. Contended: the sealer holding the lock may have read the
-        # queue before our commit, so wait for the lock only if our events are still pending.
-        if (
-            chain_seal(wait=False) is None
-            and AuditPending.objects.filter(event_id__in=self.event_ids).exists()
-        ):
-            chain_seal()
+        try:
+            # Uncontended: seal at once. Contended: the sealer holding the lock may have read the
+            # queue before our commit, so wait for the lock only if our events are still pending.
+            if (
+                chain_seal(wait=False) is None
+                and AuditPending.objects.filter(event_id__in=self.event_ids).exists()
+            ):
+                chain_seal()
+        except DatabaseError:
+            # The act and its events are committed; only their sealing failed (the database went
+            # away just after the commit). They stay in the pending queue, and the next sealer (the
+            # next audited transaction, or the checkpoint task) chains them in order. The request
+            # that committed them must not fail for it.
+            logger.warning("audit chain sealing deferred: the database is unavailable")
 
 
 def seal_after_commit(*, event_id: int) -> None:

@@ -235,3 +235,23 @@ def test_sealing_after_real_commits_chains_each_transaction_at_once():
     assert links == [(1, first.pk), (2, second.pk), (3, third.pk)]
     assert connection.get_autocommit() and not connection.in_atomic_block
     assert chain_verify().ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_gone_right_after_commit_defers_the_sealing_instead_of_failing_the_request(monkeypatch):
+    from django.db import OperationalError
+
+    from audit import chain
+    from audit.models import AuditPending
+    from audit.services import Actor, audit_record
+
+    def database_gone(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(chain, "chain_seal", database_gone)
+    event = audit_record(actor=Actor.job("test"), action="test.deferred")  # its commit runs the callback
+
+    assert AuditPending.objects.filter(event_id=event.pk).exists()  # still queued, not lost
+    monkeypatch.undo()
+    chain.chain_seal()
+    assert not AuditPending.objects.filter(event_id=event.pk).exists()
