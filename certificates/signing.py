@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from asn1crypto import algos as asn1_algos
+from asn1crypto import cms as asn1_cms
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -305,7 +306,6 @@ def pdf_sign(pdf: bytes, *, issued_on: date | None = None) -> bytes:
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import fields, signers
 
-    key = issuing_key()
     meta = signers.PdfSignatureMetadata(
         field_name="SagaCitySignature",
         md_algorithm="sha256",
@@ -316,15 +316,22 @@ def pdf_sign(pdf: bytes, *, issued_on: date | None = None) -> bytes:
     writer = IncrementalPdfFileWriter(BytesIO(pdf))
     # A fixed reservation for the CMS container (one P-256 certificate and signature, ~1 KB): pyHanko
     # otherwise signs once more in a dry run just to measure it.
-    pdf_signer = signers.PdfSigner(meta, signer=_loaded_key_signer(key))
+    pdf_signer = signers.PdfSigner(meta, signer=_loaded_key_signer(issuing_key()))
     out = pdf_signer.sign_pdf(writer, bytes_reserved=_CMS_RESERVED)
     return out.getvalue()
 
 
+@lru_cache(maxsize=4)
 def _loaded_key_signer(key: IssuingKey) -> Any:
-    """A pyHanko Signer that signs with the already-loaded key (SimpleSigner re-parses it per call)."""
+    """A pyHanko Signer for ``key``, one per process and key.
+
+    It signs with the already-loaded key (pyHanko's SimpleSigner re-parses it per call) and, after
+    its first signature, builds the CMS container from a template (certificates/cms_template.py).
+    """
     from pyhanko.sign.signers import Signer
     from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+    from certificates.cms_template import CmsTemplate
 
     cert = _asn1_certificate(key)
 
@@ -335,11 +342,38 @@ def _loaded_key_signer(key: IssuingKey) -> Any:
                 cert_registry=SimpleCertificateStore.from_certs([cert]),
                 signature_mechanism=asn1_algos.SignedDigestAlgorithm({"algorithm": "sha256_ecdsa"}),
             )
+            self.template: CmsTemplate | None = None
+            self.template_tried = False
 
         async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
             if digest_algorithm != "sha256":
                 raise ValueError("the issuing key signs with SHA-256 only")
             return key.private_key.sign(data, ec.ECDSA(hashes.SHA256()))
+
+        async def async_sign(  # type: ignore[override]
+            self, data_digest: bytes, digest_algorithm: str, dry_run: bool = False, **kwargs: Any
+        ) -> asn1_cms.ContentInfo:
+            if (
+                self.template is not None
+                and digest_algorithm == "sha256"
+                and not dry_run
+                and not kwargs.get("timestamper")
+            ):
+                signature = key.private_key.sign(
+                    self.template.signed_attributes(data_digest), ec.ECDSA(hashes.SHA256())
+                )
+                return asn1_cms.ContentInfo.load(
+                    self.template.assemble(digest=data_digest, signature=signature)
+                )
+            signed = await super().async_sign(data_digest, digest_algorithm, dry_run=dry_run, **kwargs)
+            if not self.template_tried and not dry_run and digest_algorithm == "sha256":
+                self.template_tried = True
+                template = CmsTemplate.from_signature(signed, digest=data_digest)
+                if template is not None and template.proves_itself(
+                    signed, digest=data_digest, public_key=key.public_key
+                ):
+                    self.template = template
+            return signed
 
     return LoadedKeySigner()
 

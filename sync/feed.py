@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
+import orjson
+
 from sync.errors import BatchRejected, Misconfigured, RetryLater
 from sync.validation import ENTITY_ORDER, OPS
 
@@ -194,8 +196,18 @@ _JSON_SPACE = " \t\n\r"
 
 
 def line_parse(raw: bytes) -> Any:
-    """One line as JSON; raises ValueError (incl. UnicodeDecodeError) when it cannot be parsed."""
+    """One line as JSON; raises ValueError (incl. UnicodeDecodeError) when it cannot be parsed.
+
+    orjson parses a valid line several times faster than the standard library (bench/sync_load.py:
+    parsing was the largest single cost of a full load). It is stricter (no integers beyond 64 bits,
+    no lone surrogates), so a line it refuses goes through the standard decoder, whose verdict counts:
+    the accepted lines, their values and the refusals are exactly the standard library's.
+    """
     text = raw.decode("utf-8")
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass
     if text[:1] in ("{", "["):
         value, end = _DECODER.raw_decode(text)
         if text[end:].strip(_JSON_SPACE):

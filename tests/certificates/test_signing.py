@@ -117,7 +117,7 @@ def test_payload_signed_by_another_key_is_rejected(settings, tmp_path):
     assert payload_verify(token, public_key=city_key)["n"] == "41201-2026-00000042"
 
 
-def _minimal_pdf() -> bytes:
+def _minimal_pdf(text: str = "") -> bytes:
     import io
 
     from reportlab.pdfgen.canvas import Canvas
@@ -125,6 +125,8 @@ def _minimal_pdf() -> bytes:
     buffer = io.BytesIO()
     canvas = Canvas(buffer, pageCompression=0)
     canvas.drawString(100, 700, "Saga City test")
+    if text:
+        canvas.drawString(100, 680, text)
     canvas.save()
     return buffer.getvalue()
 
@@ -147,3 +149,96 @@ def test_pdf_signed_by_another_key_is_not_trusted(settings, tmp_path):
     settings.KONBINI_SIGNING_DIR = tmp_path / "impostor"
     check = pdf_signature_check(pdf_sign(_minimal_pdf()), certificate=certificate)
     assert not check.valid and "佐賀市" in check.problem
+
+
+# --- the CMS template (certificates/cms_template.py) ---------------------------------------------
+
+
+def _signer():
+    from certificates.signing import _loaded_key_signer
+
+    return _loaded_key_signer(issuing_key())
+
+
+def _pdf_sign_by_pyhanko(pdf: bytes) -> bytes:
+    """Sign as pdf_sign does, with the template switched off: pyHanko builds the container."""
+    signer = _signer()
+    saved = signer.template, signer.template_tried
+    signer.template, signer.template_tried = None, True
+    try:
+        return pdf_sign(pdf)
+    finally:
+        signer.template, signer.template_tried = saved
+
+
+def _content_info(signed_pdf: bytes):
+    """The CMS ContentInfo in the PDF's /Contents (without the zero padding of the reservation)."""
+    from io import BytesIO
+
+    from asn1crypto import cms
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    embedded = PdfFileReader(BytesIO(signed_pdf)).embedded_signatures[0]
+    return cms.ContentInfo.load(bytes(embedded.sig_object["/Contents"]), strict=False)
+
+
+def _message_digest(content_info) -> bytes:
+    signer_info = content_info["content"]["signer_infos"][0]
+    return next(
+        a["values"][0].native for a in signer_info["signed_attrs"] if a["type"].native == "message_digest"
+    )
+
+
+def test_later_signatures_come_from_the_template_and_validate():
+    key = issuing_key()
+    first = pdf_sign(_minimal_pdf("first"))  # made by pyHanko: it becomes the template
+    assert _signer().template is not None
+    for text in ("second", "third"):
+        signed = pdf_sign(_minimal_pdf(text))
+        assert pdf_signature_check(signed, certificate=key.certificate).valid
+        index = signed.index(text.encode())
+        altered = signed[:index] + b"X" + signed[index + 1 :]
+        assert not pdf_signature_check(altered, certificate=key.certificate).valid
+    assert pdf_signature_check(first, certificate=key.certificate).valid
+
+
+def test_template_rebuilds_pyhankos_own_container_for_another_document():
+    from certificates.cms_template import CmsTemplate
+
+    key = issuing_key()
+    cut_from = _content_info(_pdf_sign_by_pyhanko(_minimal_pdf("a")))
+    template = CmsTemplate.from_signature(cut_from, digest=_message_digest(cut_from))
+    assert template is not None
+    assert template.proves_itself(cut_from, digest=_message_digest(cut_from), public_key=key.public_key)
+    other = _content_info(_pdf_sign_by_pyhanko(_minimal_pdf("a different document")))
+    assert _message_digest(other) != _message_digest(cut_from)
+    signature = other["content"]["signer_infos"][0]["signature"].native
+    assert template.assemble(digest=_message_digest(other), signature=signature) == other.dump()
+    # Cut around a digest the container does not hold: no template.
+    assert CmsTemplate.from_signature(cut_from, digest=b"\0" * 32) is None
+
+
+def test_a_template_that_does_not_rebuild_its_container_is_not_used():
+    from certificates.cms_template import CmsTemplate
+
+    key = issuing_key()
+    cut_from = _content_info(_pdf_sign_by_pyhanko(_minimal_pdf("a")))
+    digest = _message_digest(cut_from)
+    template = CmsTemplate.from_signature(cut_from, digest=digest)
+    assert template is not None
+    broken = CmsTemplate(
+        **{**template.__dict__, "signature_algorithm": template.signature_algorithm[:-1] + b"\1"}
+    )
+    assert not broken.proves_itself(cut_from, digest=digest, public_key=key.public_key)
+    wrong_key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    assert not template.proves_itself(cut_from, digest=digest, public_key=wrong_key)
+
+
+def test_der_lengths_use_the_long_form_above_127():
+    from certificates.cms_template import der_element, der_length
+
+    assert der_length(5) == b"\x05"
+    assert der_length(127) == b"\x7f"
+    assert der_length(128) == b"\x81\x80"
+    assert der_length(1000) == b"\x82\x03\xe8"
+    assert der_element(0x04, b"ab") == b"\x04\x02ab"
