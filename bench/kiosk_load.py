@@ -69,6 +69,8 @@ def _setup_environment(work: Path) -> dict[str, str]:
         "KONBINI_SERVICE_HOURS": "00:00-24:00",
         "KONBINI_TERMINAL_REQUESTS_PER_MINUTE": "1000000",
         "LOG_LEVEL": "WARNING",
+        # As deployed: DEBUG on would record every SQL statement of every request.
+        "DJANGO_DEBUG": "0",
     }
     os.environ.update(env)
     return {**os.environ, **env}

@@ -6,11 +6,11 @@ import io
 from typing import cast
 
 from PIL import Image
-from reportlab.lib.utils import ImageReader
 
 from certificates.documents import InkanContent
 from certificates.rendering.base import CertificateRenderer
 from certificates.rendering.frame import BODY_TOP, CONTENT_W, INK, LEFT
+from certificates.rendering.images import draw_rgb_image
 from certificates.wareki import wareki_date
 
 SEAL_BOX = 150.0  # 印影 box, about 53 mm: room for the largest registrable seal (25 mm) with margin
@@ -53,16 +53,15 @@ class InkanRenderer(CertificateRenderer):
         c.setLineWidth(0.9)
         c.setFillColorRGB(1, 1, 1)
         c.rect(x, box_top - SEAL_BOX, SEAL_BOX, SEAL_BOX, stroke=1, fill=1)
-        image = ImageReader(_on_white(self.content.seal_image_png))
         inner = SEAL_BOX - 24
-        c.drawImage(
-            image,
-            x + 12,
-            box_top - SEAL_BOX + 12,
+        draw_rgb_image(
+            c,
+            _on_white(self.content.seal_image_png),
+            source=self.content.seal_image_png,
+            x=x + 12,
+            y=box_top - SEAL_BOX + 12,
             width=inner,
             height=inner,
-            preserveAspectRatio=True,
-            anchor="c",
         )
 
     def _draw_particulars(self, x: float, top: float) -> None:

@@ -262,5 +262,10 @@ def test_seal_images_of_any_png_mode_are_printed_on_white(mode):
     assert len(images) == 1
     assert images[0].image is not None
     assert images[0].image.size == seal.size
+    # Losslessly: every pixel of the PDF's image is the seal's, on white.
+    flat = Image.new("RGB", seal.size, (255, 255, 255))
+    rgba = seal.convert("RGBA")
+    flat.paste(rgba, mask=rgba.getchannel("A"))
+    assert images[0].image.convert("RGB").tobytes() == flat.tobytes()
     # Flattened onto the box's white: no transparency mask to mis-print on a kiosk printer.
     assert "/SMask" not in cast(Any, images[0].indirect_reference).get_object()
