@@ -25,6 +25,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saga_konbini.settings")
+# Measured as deployed: with DEBUG on, Django records every SQL statement it runs.
+os.environ.setdefault("DJANGO_DEBUG", "0")
 
 Drawn = tuple[int, str, float, str]  # page index, font name, size, text
 

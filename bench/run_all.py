@@ -285,6 +285,7 @@ def main() -> int:
 
     def env_for(suffix: str | None) -> dict[str, str]:
         env = {**os.environ, "KONBINI_VAR_DIR": str(work / (suffix or "render")), "LOG_LEVEL": "WARNING"}
+        env.setdefault("DJANGO_DEBUG", "0")  # as deployed
         if suffix:
             env["DATABASE_URL"] = _fresh_database(base, suffix)
         return env

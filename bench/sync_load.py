@@ -39,6 +39,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "saga_konbini.settings")
+# Measured as deployed: with DEBUG on, Django records every SQL statement it runs.
+os.environ.setdefault("DJANGO_DEBUG", "0")
 
 ISSUER = "CN=JPKI for user authentication,OU=JPKI for user authentication,O=JPKI (TEST),C=JP"
 FAMILY = [
