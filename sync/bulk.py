@@ -85,7 +85,6 @@ class CopyStream:
         from psycopg.types.json import set_json_dumps
 
         qn = connection.ops.quote_name
-        self.columns = columns
         self._stack = contextlib.ExitStack()
         raw = self._stack.enter_context(connection.cursor()).cursor
         set_json_dumps(json_dumps_fast, context=raw)
