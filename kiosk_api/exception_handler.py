@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from django.http import Http404
+from django.utils.translation import gettext
 from rest_framework import exceptions
 from rest_framework.response import Response
 
@@ -49,12 +50,11 @@ def kiosk_exception_handler(exc: Exception, context: dict[str, Any]) -> Response
     if isinstance(exc, exceptions.ParseError):
         # SPEC §3: INVALID_REQUEST is 422, whatever made the request invalid.
         error = KioskError("INVALID_REQUEST", reason="malformed_json")
-        return Response(
-            error_body(error.code, "要求の本文をJSONとして読み取れませんでした。"), status=error.status
-        )
+        message = gettext("要求の本文をJSONとして読み取れませんでした。")
+        return Response(error_body(error.code, message), status=error.status)
     if isinstance(exc, exceptions.APIException):
         status = exc.status_code
-        code, message = HTTP_FALLBACK_CODES.get(status, HTTP_FALLBACK_CODES[400 if status < 500 else 500])
-        return Response(error_body(code, message), status=status)
+        code, fallback = HTTP_FALLBACK_CODES.get(status, HTTP_FALLBACK_CODES[400 if status < 500 else 500])
+        return Response(error_body(code, str(fallback)), status=status)
     # Anything else is a bug: the middleware answers 500 in the SPEC shape and logs it.
     return None

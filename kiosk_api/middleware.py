@@ -14,6 +14,11 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import translation
+from django.utils.cache import patch_vary_headers
+from django.utils.functional import Promise
+from django.utils.translation import get_supported_language_variant
+from django.utils.translation import gettext_lazy as _
 
 from kiosk_api.errors import HTTP_FALLBACK_CODES, error_body
 
@@ -22,13 +27,30 @@ API_PREFIX = "/api/kiosk/v1/"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-def _json_error(status: int, message: str | None = None) -> JsonResponse:
+def _json_error(status: int, message: str | Promise | None = None) -> JsonResponse:
     code, fallback = HTTP_FALLBACK_CODES.get(status, HTTP_FALLBACK_CODES[400 if status < 500 else 500])
-    message = message or fallback
     response = JsonResponse(
-        error_body(code, message), status=status, json_dumps_params={"ensure_ascii": False}
+        error_body(code, str(message or fallback)), status=status, json_dumps_params={"ensure_ascii": False}
     )
     return response
+
+
+def _language(request: HttpRequest) -> str:
+    """Japanese, unless the kiosk asks for another language the service has (Accept-Language).
+
+    Only the header counts (no cookie, no session: a kiosk has neither), and the choice lasts for
+    this request only, so nothing of one kiosk's request carries over to the next.
+    """
+    header = request.headers.get("Accept-Language", "")
+    for part in header.split(","):
+        tag = part.split(";", 1)[0].strip().lower()
+        if not tag:
+            continue
+        try:
+            return str(get_supported_language_variant(tag))
+        except LookupError:
+            continue
+    return str(settings.LANGUAGE_CODE)
 
 
 class KioskApiMiddleware:
@@ -38,6 +60,12 @@ class KioskApiMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.path.startswith(API_PREFIX):
             return self.get_response(request)
+        with translation.override(_language(request)):
+            response = self._api_call(request)
+        patch_vary_headers(response, ("Accept-Language",))
+        return response
+
+    def _api_call(self, request: HttpRequest) -> HttpResponse:
         supplied = request.headers.get("X-Request-ID", "")
         request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
         request.META["KIOSK_REQUEST_ID"] = request_id
@@ -47,7 +75,7 @@ class KioskApiMiddleware:
             return _json_error(400)
         if length > settings.KONBINI_API_MAX_BODY_BYTES:
             # SPEC §3 answers every invalid request with INVALID_REQUEST, 422, an oversized one too.
-            return _json_error(422, "要求が大きすぎます。")
+            return _json_error(422, _("要求が大きすぎます。"))
         response = self.get_response(request)
         content_type = response.get("Content-Type", "")
         if response.status_code >= 400 and not content_type.startswith("application/json"):

@@ -21,6 +21,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from audit.models import AuditEvent
 from audit.selectors import access_history_for_resident
@@ -750,7 +751,7 @@ def issuance_complete(*, ctx: CallContext, issuance_id: int | str, outcome: str)
             raise KioskError(
                 "INVALID_REQUEST",
                 reason="issuance_already_completed",
-                message="この証明書の交付はすでに完了しています。",
+                message=gettext("この証明書の交付はすでに完了しています。"),
             )
         _issuance_close(
             record=record, ctx=ctx, outcome=wanted, void_reason="" if wanted == "printed" else "print_failed"

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext_lazy as _
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class DatabaseUnavailableMiddleware:
 
     RETRY_AFTER_SECONDS = "5"
     CODE = "SERVICE_UNAVAILABLE"
-    MESSAGE = "ただいまシステムが混み合っているか停止しています。しばらくしてからもう一度お試しください。"
+    MESSAGE = _("ただいまシステムが混み合っているか停止しています。しばらくしてからもう一度お試しください。")
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -71,11 +72,11 @@ class DatabaseUnavailableMiddleware:
         logger.warning("database unavailable: %s", type(exception).__name__)
         if request.path.startswith("/api/"):
             response: HttpResponse = JsonResponse(
-                {"error": {"code": self.CODE, "message": self.MESSAGE}},
+                {"error": {"code": self.CODE, "message": str(self.MESSAGE)}},
                 status=503,
                 json_dumps_params={"ensure_ascii": False},
             )
         else:
-            response = HttpResponse(self.MESSAGE, status=503, content_type="text/plain; charset=utf-8")
+            response = HttpResponse(str(self.MESSAGE), status=503, content_type="text/plain; charset=utf-8")
         response["Retry-After"] = self.RETRY_AFTER_SECONDS
         return response
