@@ -189,7 +189,11 @@ def _seal_batch_atomic(*, batch_size: int, wait: bool) -> int | None:
         # Read after taking the lock: a sealer that held it before us has committed, so the
         # events it chained are no longer pending (READ COMMITTED: each statement sees the
         # latest commits).
-        batch = AuditPending.objects.order_by("event_id").values("event_id")[:batch_size]
+        # The ids first, as a list: ``pk__in=<subquery>`` lets PostgreSQL plan a scan of the whole
+        # event table (it grows without end) where the primary key finds the batch directly.
+        batch = list(
+            AuditPending.objects.order_by("event_id").values_list("event_id", flat=True)[:batch_size]
+        )
         rows = list(AuditEvent.objects.filter(pk__in=batch).order_by("pk").values_list(*EVENT_FIELDS))
         if not rows:
             return 0
@@ -201,6 +205,9 @@ def _seal_batch_atomic(*, batch_size: int, wait: bool) -> int | None:
 
 # The read half of a PostgreSQL seal in one round trip: begin, lock the head (the statement
 # finishes once the lock is held), then read the pending events with a fresh snapshot.
+# ``= ANY(ARRAY(...))`` and not ``IN (SELECT ...)``: with IN, the planner may hash-join against a
+# sequential scan of the whole event table, whose cost grows with every event ever recorded;
+# the array form always looks the batch up by primary key.
 _SEAL_READ_SQL = """
 BEGIN;
 SELECT set_config('synchronous_commit', 'off', true), seq, hash FROM audit_auditchainhead
@@ -208,7 +215,7 @@ WHERE id = 1 FOR UPDATE{skip};
 SELECT id, occurred_at, actor_kind, actor_id, actor_label, action, outcome, reason, resident_ids,
        certificate_numbers, source, request_id, payload
 FROM audit_auditevent
-WHERE id IN (SELECT event_id FROM audit_auditpending ORDER BY event_id LIMIT %s)
+WHERE id = ANY(ARRAY(SELECT event_id FROM audit_auditpending ORDER BY event_id LIMIT %s))
 ORDER BY id
 """
 _SEAL_READ_WAIT_SQL = _SEAL_READ_SQL.replace("{skip}", "")

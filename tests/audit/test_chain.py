@@ -255,3 +255,26 @@ def test_a_database_gone_right_after_commit_defers_the_sealing_instead_of_failin
     monkeypatch.undo()
     chain.chain_seal()
     assert not AuditPending.objects.filter(event_id=event.pk).exists()
+
+
+def test_sealer_reads_its_batch_by_primary_key_however_long_the_log_grows():
+    """The seal runs after every audited commit; it must not scan the whole (ever growing) log."""
+    from audit.chain import _SEAL_READ_SKIP_SQL
+
+    assert connection.vendor == "postgresql", "this test reads PostgreSQL's plan: set DATABASE_URL"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO audit_auditevent (occurred_at, actor_kind, actor_id, actor_label, action, outcome,"
+            " reason, resident_ids, certificate_numbers, source, request_id, payload)"
+            " SELECT now(), 'job', 'bench', 'bench', 'test.bulk', 'success', '', '[]', '[]', '', '', '{}'"
+            " FROM generate_series(1, 20000)"
+        )
+        cursor.execute(
+            "INSERT INTO audit_auditpending (event_id)"
+            " SELECT id FROM audit_auditevent ORDER BY id DESC LIMIT 2"
+        )
+        read_statement = _SEAL_READ_SKIP_SQL.strip().split(";")[-1]
+        cursor.execute("EXPLAIN " + read_statement, [2000])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "audit_auditevent_pkey" in plan, plan
+    assert "Seq Scan on audit_auditevent" not in plan, plan
