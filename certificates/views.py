@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -14,6 +13,7 @@ from django.views.decorators.http import require_http_methods
 from audit.models import AuditEvent
 from audit.services import Actor, audit_record
 from certificates.selectors import MAX_CODE_LENGTH, MAX_NUMBER_LENGTH, certificate_verify_lookup
+from saga_konbini.cache import counter_bump
 
 RATE_WINDOW_SECONDS = 60
 ANSWER_LABELS = {"valid": "有効", "voided": "無効", "unknown": "該当なし"}
@@ -42,13 +42,7 @@ def _client_ip(request: HttpRequest) -> str:
 
 def _over_limit(ip: str) -> tuple[bool, bool]:
     """(over the limit, first request over it in this window): a fixed one-minute window per IP."""
-    key = f"certificates:verify:rate:{ip}"
-    cache.add(key, 0, timeout=RATE_WINDOW_SECONDS)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr: a new window starts
-        cache.set(key, 1, timeout=RATE_WINDOW_SECONDS)
-        count = 1
+    count = counter_bump(f"certificates:verify:rate:{ip}", RATE_WINDOW_SECONDS)
     limit = verify_rate_limit()
     return count > limit, count == limit + 1
 

@@ -20,6 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from kiosk_api.errors import KioskError
 from kiosk_api.models import MaintenanceWindow
+from saga_konbini.cache import counter_bump
 
 JST = ZoneInfo("Asia/Tokyo")
 _HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
@@ -125,21 +126,10 @@ def door_check_open(*, now: datetime) -> None:
         )
 
 
-def _bump(key: str, ttl: int) -> int:
-    # add() is atomic and a no-op when the key exists; incr() is atomic in Redis.
-    cache.add(key, 0, ttl)
-    try:
-        return int(cache.incr(key))
-    except ValueError:
-        # The key expired between add() and incr(): start a new window.
-        cache.add(key, 1, ttl)
-        return 1
-
-
 def door_check_rate(*, terminal_id: int, now: datetime) -> None:
     """At most KONBINI_TERMINAL_REQUESTS_PER_MINUTE calls per terminal per clock minute."""
     minute = int(now.timestamp()) // 60
-    count = _bump(f"kiosk:rate:terminal:{terminal_id}:{minute}", 120)
+    count = counter_bump(f"kiosk:rate:terminal:{terminal_id}:{minute}", 120)
     if count > settings.KONBINI_TERMINAL_REQUESTS_PER_MINUTE:
         raise KioskError("RATE_LIMITED", reason="terminal_request_rate")
 
@@ -161,11 +151,13 @@ def _auth_failure_keys(*, terminal_id: int, fingerprint: str | None) -> list[tup
 
 def auth_failures_check(*, terminal_id: int, fingerprint: str | None) -> None:
     """Refuse further card authentications after too many failures (per terminal, per certificate)."""
-    for key, limit, scope in _auth_failure_keys(terminal_id=terminal_id, fingerprint=fingerprint):
-        if int(cache.get(key) or 0) >= limit:
+    keys = _auth_failure_keys(terminal_id=terminal_id, fingerprint=fingerprint)
+    counts = cache.get_many([key for key, _limit, _scope in keys])  # one round trip
+    for key, limit, scope in keys:
+        if int(counts.get(key) or 0) >= limit:
             raise KioskError("RATE_LIMITED", reason=f"auth_failures_per_{scope}")
 
 
 def auth_failure_count(*, terminal_id: int, fingerprint: str | None) -> None:
     for key, _limit, _scope in _auth_failure_keys(terminal_id=terminal_id, fingerprint=fingerprint):
-        _bump(key, settings.KONBINI_AUTH_FAILURE_WINDOW)
+        counter_bump(key, settings.KONBINI_AUTH_FAILURE_WINDOW)

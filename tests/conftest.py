@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import os
+import uuid
 
 import pytest
 
@@ -30,3 +32,12 @@ def _isolated_var_dirs(settings, tmp_path):
     settings.AUDIT_CHECKPOINT_DIR = tmp_path / "audit-checkpoints"
     settings.KONBINI_SERVICE_HOURS = "00:00-24:00"
     return settings
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_keys(settings) -> None:
+    """Rate-limit counters and the maintenance cache live in the shared cache (Redis in CI): each
+    test gets its own key prefix, so that no test has to flush a database other tests are using."""
+    caches = copy.deepcopy(settings.CACHES)
+    caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
+    settings.CACHES = caches

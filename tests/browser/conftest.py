@@ -7,10 +7,8 @@ README's pictures come from ``KONBINI_SCREENSHOT_DIR=docs/screenshots``).
 
 from __future__ import annotations
 
-import copy
 import json
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,14 +40,10 @@ expect.set_options(timeout=15_000)
 
 @pytest.fixture(autouse=True)
 def _kiosk_world(settings, tmp_path_factory) -> Iterator[None]:
-    """As the kiosk API tests run: a Japan weekday morning (ticking), the issuing and document
-    keys, and this test's own cache key prefix (rate limits live in the shared cache)."""
+    """As the kiosk API tests run: a Japan weekday morning (ticking), the issuing and document keys."""
     settings.KONBINI_SIGNING_DIR = signing_dir_for_tests(tmp_path_factory)
     settings.KONBINI_DOCUMENT_KEYS = "t1:" + "A" * 43 + "="
     settings.KONBINI_DOCUMENT_ACTIVE_KEY_ID = ""
-    caches = copy.deepcopy(settings.CACHES)
-    caches["default"]["KEY_PREFIX"] = f"browser-test-{uuid.uuid4().hex}"
-    settings.CACHES = caches
     with time_machine.travel(NOW, tick=True):
         yield
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.urls import reverse
 
 from audit.models import AuditEvent
@@ -23,9 +22,6 @@ URL = "/verify/"
 @pytest.fixture(autouse=True)
 def _isolated(settings, tmp_path_factory):
     settings.KONBINI_SIGNING_DIR = signing_dir_for_tests(tmp_path_factory)
-    cache.clear()  # the rate-limit counters live in the cache
-    yield
-    cache.clear()
 
 
 @pytest.fixture

@@ -7,9 +7,7 @@ expiry rules are tested by travelling, never by sleeping.
 
 from __future__ import annotations
 
-import copy
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,15 +53,6 @@ def _kiosk_settings(settings, tmp_path_factory):
     settings.KONBINI_DOCUMENT_KEYS = "t1:" + "A" * 43 + "="
     settings.KONBINI_DOCUMENT_ACTIVE_KEY_ID = ""
     return settings
-
-
-@pytest.fixture(autouse=True)
-def _own_cache_keys(settings) -> None:
-    """Rate-limit counters and the maintenance cache live in the shared cache (Redis in CI): each
-    test gets its own key prefix instead of flushing a database other tests may be using."""
-    caches = copy.deepcopy(settings.CACHES)
-    caches["default"]["KEY_PREFIX"] = f"kiosk-test-{uuid.uuid4().hex}"
-    settings.CACHES = caches
 
 
 @pytest.fixture
