@@ -14,7 +14,7 @@ one consistent "today" through a request) converted to Asia/Tokyo.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -252,12 +252,18 @@ def _unavailable(cert_type: str, code: str, reason: str, fee: int) -> Offer:
 
 
 def holder_eligibility(
-    *, holder: Resident, now: datetime, card_link: CardLink | None = None
+    *,
+    holder: Resident,
+    now: datetime,
+    card_link: CardLink | None = None,
+    cert_types: Collection[str] = CERT_TYPE_ORDER,
 ) -> HolderEligibility:
-    """Decide all four offers for ``holder`` at ``now`` (SPEC §2), with the rows to print from.
+    """Decide the offers of ``cert_types`` (all four by default) for ``holder`` at ``now`` (SPEC §2),
+    with the rows to print from; ``offers`` holds those types only, in SPEC order.
 
     Reads fresh rows for everything but the holder itself (the caller passes a row it just read;
-    ``certificate_issue`` re-reads it inside its transaction).
+    ``certificate_issue`` re-reads it inside its transaction, for the one type it issues: the seal
+    and tax rows are read only for the types that need them).
     """
     today = japan_today(now)
     fees = fee_for_types(today)
@@ -281,30 +287,45 @@ def holder_eligibility(
         stopped=stopped,
         blocked=holder.resident_code in blocked_codes,
     )
+    asked = [t for t in CERT_TYPE_ORDER if t in cert_types]
     if refusal is not None:
-        offers = tuple(_unavailable(t, NOT_AVAILABLE_AT_KIOSK, refusal, fees[t]) for t in CERT_TYPE_ORDER)
+        offers = tuple(_unavailable(t, NOT_AVAILABLE_AT_KIOSK, refusal, fees[t]) for t in asked)
         return HolderEligibility(today=today, holder=holder, household=household, offers=offers)
 
-    juminhyo, members = _juminhyo_offer(
-        household=household, current=current, blocked_codes=blocked_codes, fee=fees[CertType.JUMINHYO]
-    )
-    inkan, registration = _inkan_offer(
-        registrations=list(SealRegistration.objects.filter(resident_id=holder.pk).defer("seal_image_png")),
-        fee=fees[CertType.INKAN],
-    )
-    assessments = list(TaxAssessment.objects.filter(resident_id=holder.pk))
-    latest = _latest_released_year(today, assessments)
-    window = range(latest - settings.KONBINI_TAX_YEARS_OFFERED + 1, latest + 1)
-    shotoku, offered_assessments = _shotoku_offer(
-        today=today, window=window, assessments=assessments, fee=fees[CertType.SHOTOKU_KAZEI]
-    )
-    payments = list(TaxPayment.objects.filter(resident_id=holder.pk).order_by("fiscal_year", "pk"))
-    nozei, offered_payments = _nozei_offer(window=window, payments=payments, fee=fees[CertType.NOZEI])
+    decided: dict[str, Offer] = {}
+    members: tuple[Resident, ...] = ()
+    if CertType.JUMINHYO in asked:
+        decided[CertType.JUMINHYO], members = _juminhyo_offer(
+            household=household, current=current, blocked_codes=blocked_codes, fee=fees[CertType.JUMINHYO]
+        )
+    registration = None
+    if CertType.INKAN in asked:
+        decided[CertType.INKAN], registration = _inkan_offer(
+            registrations=list(
+                SealRegistration.objects.filter(resident_id=holder.pk).defer("seal_image_png")
+            ),
+            fee=fees[CertType.INKAN],
+        )
+    offered_assessments: dict[int, TaxAssessment] = {}
+    offered_payments: dict[int, tuple[TaxPayment, ...]] = {}
+    if CertType.SHOTOKU_KAZEI in asked or CertType.NOZEI in asked:
+        # Both tax certificates offer the same years, set by the latest released assessment.
+        assessments = list(TaxAssessment.objects.filter(resident_id=holder.pk))
+        latest = _latest_released_year(today, assessments)
+        window = range(latest - settings.KONBINI_TAX_YEARS_OFFERED + 1, latest + 1)
+        decided[CertType.SHOTOKU_KAZEI], offered_assessments = _shotoku_offer(
+            today=today, window=window, assessments=assessments, fee=fees[CertType.SHOTOKU_KAZEI]
+        )
+        if CertType.NOZEI in asked:
+            payments = list(TaxPayment.objects.filter(resident_id=holder.pk).order_by("fiscal_year", "pk"))
+            decided[CertType.NOZEI], offered_payments = _nozei_offer(
+                window=window, payments=payments, fee=fees[CertType.NOZEI]
+            )
     return HolderEligibility(
         today=today,
         holder=holder,
         household=household,
-        offers=(juminhyo, inkan, shotoku, nozei),
+        offers=tuple(decided[t] for t in asked),
         members=members,
         registration=registration,
         assessments=offered_assessments,

@@ -262,7 +262,9 @@ def _issue(
     fresh = Resident.objects.filter(pk=holder.pk).first()
     if fresh is None:  # removed from the mirror by a full batch since authentication
         raise CertificateRefused(NOT_AVAILABLE_AT_KIOSK, "holder_missing")
-    eligibility = holder_eligibility(holder=fresh, now=now, card_link=card_link)
+    eligibility = holder_eligibility(
+        holder=fresh, now=now, card_link=card_link, cert_types=(request.cert_type,)
+    )
     plan = _plan(request, eligibility)
     numbers = certificate_numbers_allocate(count=request.copies, year=eligibility.today.year)
     codes = [check_code_compute(number) for number in numbers]

@@ -39,11 +39,7 @@ class TerminalTokenAuthentication(BaseAuthentication):
         token = token.strip()
         if scheme != self.keyword or not token or len(token) > 200:
             raise KioskError("TERMINAL_UNAUTHORIZED", reason="malformed_authorization")
-        terminal = (
-            Terminal.objects.filter(token_hash=token_hash(token))
-            .exclude(status=Terminal.Status.REVOKED)
-            .first()
-        )
+        terminal = _terminal_by_token_hash(token_hash(token))
         if terminal is None:
             raise KioskError("TERMINAL_UNAUTHORIZED", reason="unknown_token")
         if terminal.status == Terminal.Status.SUSPENDED:
@@ -54,6 +50,20 @@ class TerminalTokenAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="kiosk"'
+
+
+def _terminal_by_token_hash(digest: str) -> Terminal | None:
+    """The terminal holding the token, unless revoked.
+
+    Every kiosk call starts here: a fixed statement costs a fraction of the CPU of the ORM compiling
+    ``filter().exclude().first()`` anew for each request (about a millisecond on a small server).
+    """
+    table = Terminal._meta.db_table
+    found = Terminal.objects.raw(
+        f"SELECT * FROM {table} WHERE token_hash = %s AND status <> %s",  # noqa: S608 - model's own table
+        [digest, Terminal.Status.REVOKED.value],
+    )
+    return next(iter(found), None)
 
 
 def _touch_last_seen(terminal: Terminal) -> None:

@@ -67,6 +67,40 @@ def test_ok_holder_gets_all_four_types_in_spec_order():
 
 
 @pytest.mark.parametrize(
+    ("cert_type", "tables_not_read"),
+    [
+        ("juminhyo", {"residents_sealregistration", "residents_taxassessment", "residents_taxpayment"}),
+        ("inkan", {"residents_taxassessment", "residents_taxpayment"}),
+        ("shotoku_kazei", {"residents_sealregistration", "residents_taxpayment"}),
+        ("nozei", {"residents_sealregistration"}),
+    ],
+)
+def test_deciding_one_type_reads_only_its_rows_and_decides_as_for_all_four(cert_type, tables_not_read):
+    """Issuance re-checks the one type it issues: the same decision, without the other types' reads."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from certificates.eligibility import holder_eligibility
+
+    holder = _ok_holder()
+    everything = holder_eligibility(holder=holder, now=NOW)
+    with CaptureQueriesContext(connection) as queries:
+        one = holder_eligibility(holder=holder, now=NOW, cert_types=(cert_type,))
+
+    assert one.offers == (everything.offer(cert_type),)
+    read = " ".join(query["sql"] for query in queries.captured_queries)
+    assert not [table for table in tables_not_read if table in read]
+    if cert_type == "juminhyo":
+        assert one.members == everything.members
+    if cert_type == "inkan":
+        assert one.registration == everything.registration
+    if cert_type == "shotoku_kazei":
+        assert one.assessments == everything.assessments
+    if cert_type == "nozei":
+        assert one.payments == everything.payments
+
+
+@pytest.mark.parametrize(
     ("status", "reason"),
     [
         ("moving_out", "holder_moving_out"),
