@@ -157,12 +157,7 @@ class KioskAlertAdmin(admin.ModelAdmin):
 @admin.register(CrlSnapshot)
 class CrlSnapshotAdmin(admin.ModelAdmin):
     list_display = ["issuer", "this_update", "next_update", "loaded_at", "revoked_count"]
-    readonly_fields = ["issuer", "this_update", "next_update", "loaded_at"]
-    exclude = ["revoked_serials"]
-
-    @admin.display(description="失効件数")
-    def revoked_count(self, obj: CrlSnapshot) -> int:
-        return len(obj.revoked_serials)
+    readonly_fields = ["issuer", "this_update", "next_update", "loaded_at", "revoked_count"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

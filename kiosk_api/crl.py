@@ -24,11 +24,12 @@ from django.db import IntegrityError, transaction
 
 from kiosk_api import pki
 from kiosk_api.errors import KioskError
-from kiosk_api.models import CrlSnapshot, KioskAlert
+from kiosk_api.models import CrlRevokedSerial, CrlSnapshot, KioskAlert
 
 logger = logging.getLogger(__name__)
 _FETCH_TIMEOUT_SECONDS = 10
 _MAX_CRL_BYTES = 50 * 1024 * 1024
+_WRITE_CHUNK = 5000
 
 
 class CrlRefreshError(Exception):
@@ -39,7 +40,11 @@ class CrlRefreshError(Exception):
 class CrlStatus:
     issuer: str
     next_update: datetime
-    revoked_serials: frozenset[str]
+    snapshot_id: int
+
+    def is_revoked(self, serial: str) -> bool:
+        """One indexed lookup (the list itself may hold hundreds of thousands of serials)."""
+        return CrlRevokedSerial.objects.filter(snapshot_id=self.snapshot_id, serial=serial).exists()
 
 
 def _read_source(source: str) -> bytes:
@@ -129,17 +134,39 @@ def _snapshot_store(
                 if current is not None and current.this_update > crl.last_update_utc:
                     # An older CRL (a stale mirror, a replay) never replaces a newer one.
                     return current
+                created = current is None
                 if current is None:
                     current = CrlSnapshot(issuer=issuer)
                 current.this_update = crl.last_update_utc
                 current.next_update = crl.next_update_utc
-                current.revoked_serials = revoked
+                current.revoked_count = len(revoked)
                 current.loaded_at = now
                 current.save()
+                _revoked_serials_replace(snapshot=current, revoked=revoked, created=created)
                 return current
         except IntegrityError:
             continue  # a concurrent first load created the row: lock it and compare again
     raise CrlRefreshError("the CRL could not be stored")
+
+
+def _revoked_serials_replace(*, snapshot: CrlSnapshot, revoked: list[str], created: bool) -> None:
+    """Make the snapshot's rows equal ``revoked``, writing only the difference (a new CRL mostly
+    adds a few serials to the previous one)."""
+    stored = (
+        set()
+        if created
+        else set(CrlRevokedSerial.objects.filter(snapshot=snapshot).values_list("serial", flat=True))
+    )
+    wanted = set(revoked)
+    gone = sorted(stored - wanted)
+    for start in range(0, len(gone), _WRITE_CHUNK):
+        CrlRevokedSerial.objects.filter(
+            snapshot=snapshot, serial__in=gone[start : start + _WRITE_CHUNK]
+        ).delete()
+    CrlRevokedSerial.objects.bulk_create(
+        (CrlRevokedSerial(snapshot=snapshot, serial=serial) for serial in sorted(wanted - stored)),
+        batch_size=_WRITE_CHUNK,
+    )
 
 
 def crl_status_for(*, anchor: x509.Certificate, now: datetime) -> CrlStatus:
@@ -157,6 +184,4 @@ def crl_status_for(*, anchor: x509.Certificate, now: datetime) -> CrlStatus:
         raise KioskError("REVOCATION_CHECK_UNAVAILABLE", reason="crl_missing")
     if snapshot.next_update <= now:
         raise KioskError("REVOCATION_CHECK_UNAVAILABLE", reason="crl_stale")
-    return CrlStatus(
-        issuer=issuer, next_update=snapshot.next_update, revoked_serials=frozenset(snapshot.revoked_serials)
-    )
+    return CrlStatus(issuer=issuer, next_update=snapshot.next_update, snapshot_id=snapshot.pk)

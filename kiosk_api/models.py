@@ -174,8 +174,7 @@ class CrlSnapshot(models.Model):
     issuer = models.CharField("発行者", max_length=300, unique=True)
     this_update = models.DateTimeField("発行日時")
     next_update = models.DateTimeField("次回更新予定")
-    # Lowercase hex serials without leading zeros, as card links spell them.
-    revoked_serials = models.JSONField("失効シリアル番号", default=list)
+    revoked_count = models.PositiveIntegerField("失効件数", default=0)
     loaded_at = models.DateTimeField("取込日時")
 
     class Meta:
@@ -184,6 +183,28 @@ class CrlSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"CRL {self.issuer}"
+
+
+class CrlRevokedSerial(models.Model):
+    """One revoked certificate of a CA's current CRL.
+
+    A row each, under a unique index, so that card authentication looks one serial up instead of
+    loading the whole list: a national CA's CRL holds hundreds of thousands of entries.
+    """
+
+    snapshot = models.ForeignKey(CrlSnapshot, on_delete=models.CASCADE, related_name="revoked_serials")
+    # Lowercase hex without leading zeros, as card links spell serials.
+    serial = models.CharField("シリアル番号", max_length=64)
+
+    class Meta:
+        verbose_name = "失効証明書"
+        verbose_name_plural = "失効証明書"
+        constraints = [
+            models.UniqueConstraint(fields=["snapshot", "serial"], name="kiosk_crl_revoked_serial_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.serial
 
 
 class KioskAlert(models.Model):

@@ -370,7 +370,7 @@ def session_authenticate(
         anchor = pki.issuing_anchor(card.certificate, pki.trust_anchors())
         pki.certificate_check_usable(card.certificate, now=ctx.now)
         status = crl_status_for(anchor=anchor, now=ctx.now)
-        if card.serial in status.revoked_serials:
+        if status.is_revoked(card.serial):
             raise KioskError("CERTIFICATE_REVOKED", reason="certificate_revoked")
         pki.signature_check(card.certificate, signature_b64=signature_b64, challenge=challenge)
         link = (

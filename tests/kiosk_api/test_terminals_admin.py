@@ -9,6 +9,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.contrib.messages import get_messages
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEvent
 from kiosk_api import jpki_sim
@@ -83,8 +85,31 @@ def test_crl_refresh_stores_the_revoked_serials(pki, settings):
     jpki_sim.certificate_revoke(ca=pki.ca, serial=0xABC, now=NOW)
     crl_refresh_task.apply()
     snapshot = CrlSnapshot.objects.get()
-    assert snapshot.revoked_serials == ["abc"]
+    assert _serials(snapshot) == ["abc"] and snapshot.revoked_count == 1
     assert snapshot.issuer == pki.ca.issuer_rfc4514
+
+
+def _serials(snapshot: CrlSnapshot) -> list[str]:
+    return sorted(snapshot.revoked_serials.values_list("serial", flat=True))
+
+
+def test_a_newer_crl_replaces_the_revoked_serials_and_each_is_looked_up_alone(pki):
+    from kiosk_api.crl import crl_status_for
+
+    jpki_sim._crl_write(ca=pki.ca, revoked={0xA1: NOW, 0xB2: NOW}, crl_number=5, now=NOW)
+    crl_refresh(source=str(pki.ca.crl_path), now=NOW)
+    later = NOW + timedelta(hours=1)
+    # The next CRL drops an entry (its certificate expired) and adds another.
+    jpki_sim._crl_write(ca=pki.ca, revoked={0xB2: NOW, 0xC3: later}, crl_number=6, now=later)
+    crl_refresh(source=str(pki.ca.crl_path), now=later)
+
+    snapshot = CrlSnapshot.objects.get()
+    assert _serials(snapshot) == ["b2", "c3"] and snapshot.revoked_count == 2
+    status = crl_status_for(anchor=pki.ca.certificate, now=later)
+    with CaptureQueriesContext(connection) as queries:
+        answers = [status.is_revoked(serial) for serial in ("a1", "b2", "c3", "d4")]
+    assert answers == [False, True, True, False]
+    assert len(queries) == 4  # one indexed lookup per serial, never the whole list
 
 
 def test_crl_signed_by_another_ca_is_refused_and_alerted(pki, settings, tmp_path):
@@ -108,4 +133,4 @@ def test_an_older_crl_never_replaces_a_newer_one(pki, tmp_path):
     jpki_sim.certificate_revoke(ca=pki.ca, serial=0xDEF, now=NOW + timedelta(hours=1))
     crl_refresh(source=str(pki.ca.crl_path), now=NOW + timedelta(hours=1))
     crl_refresh(source=str(older), now=NOW + timedelta(hours=2))
-    assert CrlSnapshot.objects.get().revoked_serials == ["def"]
+    assert _serials(CrlSnapshot.objects.get()) == ["def"]
