@@ -9,9 +9,9 @@ holding requests for long.
 
 Every kiosk call bumps a rate counter and reads the maintenance windows, so two costs matter:
 Django builds a new ``redis.Redis`` object for every operation (a few hundred microseconds of
-Python each time), and a counter made of ``add`` then ``incr`` takes three round trips. Here one
-client per connection pool is shared (``redis.Redis`` is thread-safe), and ``counter_bump`` is a
-single round trip.
+Python each time), and a counter made of ``add`` then ``incr`` takes three round trips. Here a
+process keeps its ``redis.Redis`` objects (they are thread-safe and share Django's connection
+pools), and ``counter_bump`` is a single round trip.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 
 class SharedClientRedisCacheClient(RedisCacheClient):
-    """Django's Redis client, keeping one ``redis.Redis`` per connection pool instead of one per call."""
+    """Django's Redis client, keeping its ``redis.Redis`` objects instead of building one per call."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -55,7 +55,7 @@ class TolerantRedisCache(RedisCache):
         self._class = SharedClientRedisCacheClient
 
     def counter_bump(self, key: str, ttl: int) -> int:
-        """``counter_bump`` in one atomic round trip (MULTI: SET NX EX, INCR)."""
+        """The module's ``counter_bump`` in one atomic round trip (MULTI: SET NX EX, INCR)."""
         redis_key = self.make_and_validate_key(key)
         try:
             client = self._cache.get_client(redis_key, write=True)
