@@ -271,12 +271,15 @@ def holder_eligibility(
         stop.is_active_on(today)
         for stop in IssuanceStop.objects.filter(resident_code=holder.resident_code, lifted_at__isnull=True)
     )
-    # The household row is read fresh (the mirror's PROTECT foreign key guarantees it exists).
-    household = Household.objects.get(pk=holder.household_id)
-    current = sorted(
-        Resident.objects.filter(household_id=household.pk, status__in=CURRENT_STATUSES),
-        key=lambda m: (m.resident_code != household.head_resident_code, m.birth_date, m.pk),
+    # The household row is read fresh, with its current members in the same statement (the
+    # mirror's PROTECT foreign key guarantees it exists; alone when nobody in it is current).
+    current = list(
+        Resident.objects.filter(household_id=holder.household_id, status__in=CURRENT_STATUSES).select_related(
+            "household"
+        )
     )
+    household = current[0].household if current else Household.objects.get(pk=holder.household_id)
+    current.sort(key=lambda m: (m.resident_code != household.head_resident_code, m.birth_date, m.pk))
     codes = sorted({holder.resident_code, *(m.resident_code for m in current)})
     blocked_codes = resident_codes_sync_blocked(resident_codes=codes)
 

@@ -254,11 +254,23 @@ def _subject_check(
             raise SubjectMismatch("subject_ids_differ")
 
 
-def _issue(
-    *, holder: Resident, request: IssueRequest, actor: Actor, terminal_label: str, now: datetime,
-    card_link: CardLink | None, source: str, request_id: str,
-) -> IssuedCertificate:  # fmt: skip
-    # Re-read the holder inside the transaction: the offers the kiosk showed may be minutes old.
+@dataclass(frozen=True)
+class _Prepared:
+    """A finished, signed and self-checked PDF with what its record needs; nothing written yet."""
+
+    holder: Resident
+    plan: _Plan
+    numbers: list[str]
+    codes: list[str]
+    pdf: bytes
+    fee_total: int
+
+
+def _prepare(
+    *, holder: Resident, request: IssueRequest, now: datetime, card_link: CardLink | None
+) -> _Prepared:
+    """Everything that can refuse, before anything is written: a refusal needs no rollback."""
+    # Re-read the holder at issue time: the offers the kiosk showed may be minutes old.
     fresh = Resident.objects.filter(pk=holder.pk).first()
     if fresh is None:  # removed from the mirror by a full batch since authentication
         raise CertificateRefused(NOT_AVAILABLE_AT_KIOSK, "holder_missing")
@@ -288,19 +300,25 @@ def _issue(
     except SubjectMismatch as exc:
         exc.certificate_numbers = numbers
         raise
+    fee_total = eligibility.offer(request.cert_type).fee * request.copies
+    return _Prepared(holder=fresh, plan=plan, numbers=numbers, codes=codes, pdf=signed, fee_total=fee_total)
 
-    sha256 = hashlib.sha256(signed).hexdigest()
-    offer = eligibility.offer(request.cert_type)
-    fee_total = offer.fee * request.copies
-    printed_ids = sorted(m.pk for m in plan.members)
+
+def _record(
+    prepared: _Prepared, *, request: IssueRequest, actor: Actor, terminal_label: str, now: datetime,
+    source: str, request_id: str,
+) -> IssuedCertificate:  # fmt: skip
+    """The issuance's rows and its audit event (inside a transaction)."""
+    sha256 = hashlib.sha256(prepared.pdf).hexdigest()
+    printed_ids = sorted(m.pk for m in prepared.plan.members)
     issuance = IssuanceRecord.objects.create(
         cert_type=request.cert_type,
         options=_request_summary(request),
-        holder_resident_id=fresh.pk,
-        holder_resident_code=fresh.resident_code,
+        holder_resident_id=prepared.holder.pk,
+        holder_resident_code=prepared.holder.resident_code,
         printed_resident_ids=printed_ids,
         copies=request.copies,
-        fee_total=fee_total,
+        fee_total=prepared.fee_total,
         status=IssuanceRecord.Status.ISSUED,
         pdf_sha256=sha256,
         terminal_label=terminal_label,
@@ -308,19 +326,23 @@ def _issue(
     )
     IssuedCertificateNumber.objects.bulk_create(
         IssuedCertificateNumber(number=number, check_code=code, issuance=issuance, copy_index=index)
-        for index, (number, code) in enumerate(zip(numbers, codes, strict=True), start=1)
+        for index, (number, code) in enumerate(zip(prepared.numbers, prepared.codes, strict=True), start=1)
     )
     audit_record(
         actor=actor,
         action="certificate.issued",
         resident_ids=printed_ids,
-        certificate_numbers=numbers,
+        certificate_numbers=prepared.numbers,
         payload={**_request_summary(request), "issuance_id": issuance.pk, "copies": request.copies},
         source=source,
         request_id=request_id,
     )
     return IssuedCertificate(
-        issuance=issuance, pdf=signed, sha256=sha256, certificate_numbers=numbers, fee_total=fee_total
+        issuance=issuance,
+        pdf=prepared.pdf,
+        sha256=sha256,
+        certificate_numbers=prepared.numbers,
+        fee_total=prepared.fee_total,
     )
 
 
@@ -337,23 +359,24 @@ def certificate_issue(
 ) -> IssuedCertificate:
     """Issue ``request`` for ``holder``: re-check eligibility, number, render, sign, self-check, record.
 
-    Everything happens in one transaction (a savepoint when the caller already has one). Refusals
-    raise CertificateRefused (``code`` for the kiosk, ``reason`` for the audit); a finished PDF
-    that does not show exactly the requested persons raises SubjectMismatch and is discarded. The
-    refusal is audited after the issuance's savepoint is rolled back, in the caller's transaction:
-    a caller that wraps this call in ``transaction.atomic()`` must commit after catching the
-    refusal (return the error response from inside the block), or the audit event is lost with it.
+    Everything that can refuse happens before anything is written, then the records are written in
+    one transaction (the caller's, when it has one: no savepoint, which would cost two round trips
+    on every kiosk issuance). Refusals raise CertificateRefused (``code`` for the kiosk, ``reason``
+    for the audit); a finished PDF that does not show exactly the requested persons raises
+    SubjectMismatch and is discarded. The refusal is audited in the caller's transaction: a caller
+    that wraps this call in ``transaction.atomic()`` must commit after catching the refusal
+    (return the error response from inside the block), or the audit event is lost with it.
     The PDF is returned, never stored; the record keeps only its SHA-256.
     """
     try:
-        with transaction.atomic():
-            return _issue(
-                holder=holder,
+        prepared = _prepare(holder=holder, request=request, now=now, card_link=card_link)
+        with transaction.atomic(savepoint=False):
+            return _record(
+                prepared,
                 request=request,
                 actor=actor,
                 terminal_label=terminal_label,
                 now=now,
-                card_link=card_link,
                 source=source,
                 request_id=request_id,
             )
@@ -383,6 +406,10 @@ def certificate_issue(
         )
         raise
     except Exception as exc:
+        if transaction.get_connection().needs_rollback:
+            # The write failed inside the caller's transaction, which can only roll back now (an
+            # event written in it would be rolled back with it); the caller's error surfaces.
+            raise
         # A crash is audited too (errors must surface, DOMAIN.md "Adachi"); only the exception's
         # class name: its message could hold data.
         audit_record(
@@ -403,24 +430,25 @@ def certificate_issue(
 
 def issuance_mark_printed(*, issuance_id: int, actor: Actor) -> IssuanceRecord:
     """The kiosk printed the copies: the fee is due. Repeating it changes nothing."""
-    with transaction.atomic():
+    # No savepoint inside a caller's transaction (two round trips on every kiosk completion), so
+    # nothing is raised inside the block: a caller may catch the state error and go on.
+    with transaction.atomic(savepoint=False):
         # Locked: a concurrent void and print of the same issuance must not both win.
         issuance = IssuanceRecord.objects.select_for_update().get(pk=issuance_id)
-        if issuance.status == IssuanceRecord.Status.PRINTED:
-            return issuance
-        if issuance.status != IssuanceRecord.Status.ISSUED:
-            raise IssuanceStateError("取り消された交付は印刷完了にできません。", status=issuance.status)
-        issuance.status = IssuanceRecord.Status.PRINTED
-        issuance.completed_at = timezone.now()
-        issuance.save(update_fields=["status", "completed_at"])
-        audit_record(
-            actor=actor,
-            action="certificate.printed",
-            resident_ids=issuance.printed_resident_ids,
-            certificate_numbers=_numbers_of(issuance),
-            payload={"issuance_id": issuance.pk},
-        )
-        return issuance
+        if issuance.status == IssuanceRecord.Status.ISSUED:
+            issuance.status = IssuanceRecord.Status.PRINTED
+            issuance.completed_at = timezone.now()
+            issuance.save(update_fields=["status", "completed_at"])
+            audit_record(
+                actor=actor,
+                action="certificate.printed",
+                resident_ids=issuance.printed_resident_ids,
+                certificate_numbers=_numbers_of(issuance),
+                payload={"issuance_id": issuance.pk},
+            )
+    if issuance.status != IssuanceRecord.Status.PRINTED:
+        raise IssuanceStateError("取り消された交付は印刷完了にできません。", status=issuance.status)
+    return issuance
 
 
 def issuance_void(*, issuance_id: int, reason: str, actor: Actor) -> IssuanceRecord:
@@ -429,7 +457,7 @@ def issuance_void(*, issuance_id: int, reason: str, actor: Actor) -> IssuanceRec
     reason = reason.strip()
     if not reason:
         raise ValueError("取消理由を入力してください。")
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # as issuance_mark_printed
         issuance = IssuanceRecord.objects.select_for_update().get(pk=issuance_id)
         if issuance.status == IssuanceRecord.Status.VOIDED:
             return issuance

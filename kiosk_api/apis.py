@@ -93,9 +93,7 @@ class KioskApiView(APIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
-        now = timezone.now()
-        door.door_check_open(now=now)
-        door.door_check_rate(terminal_id=request.auth.pk, now=now)
+        door.door_check(terminal_id=request.auth.pk, now=timezone.now())
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         if isinstance(response, Response) and response.status_code >= 400:

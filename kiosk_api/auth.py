@@ -18,10 +18,12 @@ from rest_framework.request import Request
 
 from kiosk_api.errors import KioskError
 from kiosk_api.models import Terminal
+from saga_konbini.fixed_sql import ModelRows
 
 # last_seen_at is a clerk's hint, not an audit record: write it at most once a minute per terminal
 # instead of on every call (a hot row updated by every kiosk request would serialise them).
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+_TERMINALS = ModelRows(Terminal)
 
 
 def token_hash(token: str) -> str:
@@ -58,12 +60,10 @@ def _terminal_by_token_hash(digest: str) -> Terminal | None:
     Every kiosk call starts here: a fixed statement costs a fraction of the CPU of the ORM compiling
     ``filter().exclude().first()`` anew for each request (about a millisecond on a small server).
     """
-    table = Terminal._meta.db_table
-    found = Terminal.objects.raw(
-        f"SELECT * FROM {table} WHERE token_hash = %s AND status <> %s",  # noqa: S608 - model's own table
+    return _TERMINALS.one(
+        "SELECT {columns} FROM {table} WHERE token_hash = %s AND status <> %s",
         [digest, Terminal.Status.REVOKED.value],
     )
-    return next(iter(found), None)
 
 
 def _touch_last_seen(terminal: Terminal) -> None:

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import logging
 import urllib.request
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from kiosk_api import pki
 from kiosk_api.errors import KioskError
@@ -34,17 +33,6 @@ _WRITE_CHUNK = 5000
 
 class CrlRefreshError(Exception):
     """The CRL source could not be read, parsed or verified (the message names no person)."""
-
-
-@dataclass(frozen=True)
-class CrlStatus:
-    issuer: str
-    next_update: datetime
-    snapshot_id: int
-
-    def is_revoked(self, serial: str) -> bool:
-        """One indexed lookup (the list itself may hold hundreds of thousands of serials)."""
-        return CrlRevokedSerial.objects.filter(snapshot_id=self.snapshot_id, serial=serial).exists()
 
 
 def _read_source(source: str) -> bytes:
@@ -169,19 +157,44 @@ def _revoked_serials_replace(*, snapshot: CrlSnapshot, revoked: list[str], creat
     )
 
 
-def crl_status_for(*, anchor: x509.Certificate, now: datetime) -> CrlStatus:
-    """The current revocation state for cards issued by ``anchor``, or 503 when not current."""
+# The CA's current snapshot and whether it lists the serial, in one indexed statement (the list
+# itself may hold hundreds of thousands of serials, and every card authentication asks).
+_CARD_STATUS_SQL = (
+    "SELECT s.next_update, EXISTS ("  # noqa: S608 - the models' own table names
+    f" SELECT 1 FROM {CrlRevokedSerial._meta.db_table} r WHERE r.snapshot_id = s.id AND r.serial = %s"
+    f") FROM {CrlSnapshot._meta.db_table} s WHERE s.issuer = %s"
+)
+
+
+def _card_status(*, issuer: str, serial: str) -> tuple[datetime, bool] | None:
+    with connection.cursor() as cursor:
+        cursor.execute(_CARD_STATUS_SQL, [serial, issuer])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    next_update = row[0]
+    if isinstance(next_update, str):  # SQLite: the stored text, naive UTC
+        next_update = datetime.fromisoformat(next_update)
+    if next_update.tzinfo is None:
+        next_update = next_update.replace(tzinfo=UTC)
+    return next_update, bool(row[1])
+
+
+def crl_card_revoked(*, anchor: x509.Certificate, serial: str, now: datetime) -> bool:
+    """Whether the CA's current CRL lists ``serial`` (a card issued by ``anchor``); 503 when the
+    CRL is missing or past its next update, even after one refresh from the source."""
     issuer = anchor.subject.rfc4514_string()
-    snapshot = CrlSnapshot.objects.filter(issuer=issuer).first()
-    if snapshot is None or snapshot.next_update <= now:
+    status = _card_status(issuer=issuer, serial=serial)
+    if status is None or status[0] <= now:
         try:
             crl_refresh(source=settings.KONBINI_CRL_SOURCE, now=now)
         except CrlRefreshError:
             logger.warning("inline CRL refresh failed")
-        snapshot = CrlSnapshot.objects.filter(issuer=issuer).first()
-    if snapshot is None:
+        status = _card_status(issuer=issuer, serial=serial)
+    if status is None:
         _alert_raise(kind=KioskAlert.Kind.CRL_STALE, message="失効リストが取り込まれていません。", now=now)
         raise KioskError("REVOCATION_CHECK_UNAVAILABLE", reason="crl_missing")
-    if snapshot.next_update <= now:
+    next_update, revoked = status
+    if next_update <= now:
         raise KioskError("REVOCATION_CHECK_UNAVAILABLE", reason="crl_stale")
-    return CrlStatus(issuer=issuer, next_update=snapshot.next_update, snapshot_id=snapshot.pk)
+    return revoked

@@ -20,12 +20,13 @@ from django.core.exceptions import ImproperlyConfigured
 
 from kiosk_api.errors import KioskError
 from kiosk_api.models import MaintenanceWindow
-from saga_konbini.cache import counter_bump
+from saga_konbini.cache import counter_bump, counter_bump_and_get
 
 JST = ZoneInfo("Asia/Tokyo")
 _HOURS = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
 _MAINTENANCE_CACHE_KEY = "kiosk:maintenance:v1"
 _MAINTENANCE_CACHE_SECONDS = 30
+CachedWindows = list[tuple[str, str]]  # (starts_at, ends_at) in ISO 8601, as the cache holds them
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,8 @@ def _next_open_by_hours(moment: datetime, hours: ServiceHours) -> datetime:
     raise ImproperlyConfigured("no service hours found within ten days")
 
 
-def _maintenance_windows(now: datetime) -> list[tuple[datetime, datetime]]:
+def _maintenance_windows(now: datetime, cached: CachedWindows | None) -> list[tuple[datetime, datetime]]:
     """Windows not yet over, cached briefly; clerks' edits clear the cache (admin)."""
-    cached = cache.get(_MAINTENANCE_CACHE_KEY)
     if cached is None:
         cached = [
             (start.isoformat(), end.isoformat())
@@ -97,10 +97,15 @@ def maintenance_cache_clear() -> None:
     cache.delete(_MAINTENANCE_CACHE_KEY)
 
 
-def reopens_at(now: datetime) -> datetime | None:
-    """None when open now; otherwise the next instant the service is open."""
+def reopens_at(now: datetime, *, cached_windows: CachedWindows | None = None) -> datetime | None:
+    """None when open now; otherwise the next instant the service is open.
+
+    ``cached_windows``: the maintenance windows as the cache holds them, when the caller has read
+    them already (None: read them here)."""
     hours = service_hours_parse(settings.KONBINI_SERVICE_HOURS)
-    windows = _maintenance_windows(now)
+    windows = _maintenance_windows(
+        now, cached_windows if cached_windows is not None else cache.get(_MAINTENANCE_CACHE_KEY)
+    )
     moment = now if hours.always_open else _next_open_by_hours(now, hours)
     # Alternate between hours and maintenance windows until neither pushes the moment further.
     for _ in range(60):
@@ -116,20 +121,23 @@ def reopens_at(now: datetime) -> datetime | None:
     return None if moment == now else moment
 
 
-def door_check_open(*, now: datetime) -> None:
-    reopen = reopens_at(now)
+def door_check(*, terminal_id: int, now: datetime) -> None:
+    """Every kiosk call: open now (SERVICE_CLOSED with ``reopens_at``), and at most
+    KONBINI_TERMINAL_REQUESTS_PER_MINUTE calls per terminal per clock minute (RATE_LIMITED).
+
+    The rate counter and the cached maintenance windows share one cache round trip.
+    """
+    minute = int(now.timestamp()) // 60
+    count, cached_windows = counter_bump_and_get(
+        f"kiosk:rate:terminal:{terminal_id}:{minute}", 120, _MAINTENANCE_CACHE_KEY
+    )
+    reopen = reopens_at(now, cached_windows=cached_windows)
     if reopen is not None:
         raise KioskError(
             "SERVICE_CLOSED",
             reason="service_closed",
             extra={"reopens_at": reopen.astimezone(JST).isoformat()},
         )
-
-
-def door_check_rate(*, terminal_id: int, now: datetime) -> None:
-    """At most KONBINI_TERMINAL_REQUESTS_PER_MINUTE calls per terminal per clock minute."""
-    minute = int(now.timestamp()) // 60
-    count = counter_bump(f"kiosk:rate:terminal:{terminal_id}:{minute}", 120)
     if count > settings.KONBINI_TERMINAL_REQUESTS_PER_MINUTE:
         raise KioskError("RATE_LIMITED", reason="terminal_request_rate")
 

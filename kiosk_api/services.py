@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, models, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -36,17 +36,20 @@ from certificates.services import (
 )
 from kiosk_api import door, pki
 from kiosk_api.auth import token_hash
-from kiosk_api.crl import crl_status_for
+from kiosk_api.crl import crl_card_revoked
 from kiosk_api.document_store import document_decrypt, document_encrypt
 from kiosk_api.errors import KioskError
 from kiosk_api.models import KioskIssuance, KioskSession, StoredDocument, Terminal
 from residents.models import CardLink
+from saga_konbini.fixed_sql import ModelRows
 
 CHALLENGE_BYTES = 32
 CHALLENGE_LIFETIME = timedelta(seconds=60)  # SPEC §3
 SESSION_IDLE_LIFETIME = timedelta(seconds=180)  # SPEC §3, sliding
 TOKEN_PREFIX_LENGTH = 12
 _REFUSED = AuditEvent.Outcome.REFUSED
+_SESSIONS = ModelRows(KioskSession)
+_ISSUANCES = ModelRows(KioskIssuance)
 _LONG_DIGITS = re.compile(r"\d{12,}")
 
 
@@ -243,23 +246,16 @@ def _session_touch(
     The condition is the whole rule (this terminal, not ended, not expired), so a concurrent end
     or sweep wins over this call, never the reverse. Every kiosk call passes here.
     """
-    # The fields prepare the values as this database stores them (SQLite keeps UUIDs as hex text).
-    expires_field = KioskSession._meta.get_field("expires_at")
-    id_field = KioskSession._meta.get_field("id")
-    assert isinstance(expires_field, models.DateTimeField) and isinstance(id_field, models.UUIDField)
-    table = KioskSession._meta.db_table
-    params = [
-        expires_field.get_db_prep_value(expiry, connection),
-        id_field.get_db_prep_value(uuid.UUID(session_pk), connection),
-        terminal_id,
-        expires_field.get_db_prep_value(now, connection),
-    ]
-    sql = (
-        f"UPDATE {table} SET expires_at = %s "  # noqa: S608 - the table name is the model's own
-        "WHERE id = %s AND terminal_id = %s AND ended_at IS NULL AND expires_at > %s RETURNING *"
+    return _SESSIONS.one(
+        "UPDATE {table} SET expires_at = %s "
+        "WHERE id = %s AND terminal_id = %s AND ended_at IS NULL AND expires_at > %s RETURNING {columns}",
+        [
+            _SESSIONS.prep("expires_at", expiry),
+            _SESSIONS.prep("id", uuid.UUID(session_pk)),
+            terminal_id,
+            _SESSIONS.prep("expires_at", now),
+        ],
     )
-    rows = list(KioskSession.objects.raw(sql, params))
-    return rows[0] if rows else None
 
 
 def _uuid_or_none(value: str) -> str | None:
@@ -369,8 +365,7 @@ def session_authenticate(
         door.auth_failures_check(terminal_id=ctx.terminal.pk, fingerprint=card.fingerprint)
         anchor = pki.issuing_anchor(card.certificate, pki.trust_anchors())
         pki.certificate_check_usable(card.certificate, now=ctx.now)
-        status = crl_status_for(anchor=anchor, now=ctx.now)
-        if status.is_revoked(card.serial):
+        if crl_card_revoked(anchor=anchor, serial=card.serial, now=ctx.now):
             raise KioskError("CERTIFICATE_REVOKED", reason="certificate_revoked")
         pki.signature_check(card.certificate, signature_b64=signature_b64, challenge=challenge)
         link = (
@@ -479,9 +474,36 @@ def _issue_request(
     return IssueRequest(cert_type=cert_type, copies=copies)
 
 
-def _issuance_by_key(*, terminal: Terminal, idempotency_key: str) -> KioskIssuance | None:
-    """The fast path for a retry. Not relied upon for uniqueness: the unique index is."""
-    return KioskIssuance.objects.filter(terminal=terminal, idempotency_key=idempotency_key).first()
+# The idempotency row in one statement. A second request with the same key waits on the unique
+# index until the first one's transaction ends, then inserts nothing and reads the first's row.
+_ISSUANCE_CLAIM_SQL = (
+    "INSERT INTO {table} (terminal_id, session_id, idempotency_key, request_fingerprint, status,"
+    " refusal_code, certificate_numbers, fee_total, sha256, subject_resident_ids, created_at)"
+    " VALUES (%s, %s, %s, %s, %s, '', %s, 0, '', %s, %s)"
+    " ON CONFLICT (terminal_id, idempotency_key) DO NOTHING RETURNING {columns}"
+)
+_ISSUANCE_BY_KEY_SQL = "SELECT {columns} FROM {table} WHERE terminal_id = %s AND idempotency_key = %s"
+
+
+def _issuance_claim(
+    *, ctx: CallContext, session: KioskSession, idempotency_key: str, fingerprint: str
+) -> KioskIssuance | None:
+    """Insert the request's row, or None when the key is taken (by a committed request by now)."""
+    return _ISSUANCES.one(
+        _ISSUANCE_CLAIM_SQL,
+        [
+            ctx.terminal.pk,
+            _ISSUANCES.prep("session", session.pk),
+            idempotency_key,
+            fingerprint,
+            # Until the issuance succeeds in this same transaction; nobody sees the row before
+            # the commit, so it is never seen half-done.
+            KioskIssuance.Status.REFUSED.value,
+            _ISSUANCES.prep("certificate_numbers", []),
+            _ISSUANCES.prep("subject_resident_ids", []),
+            _ISSUANCES.prep("created_at", ctx.now),
+        ],
+    )
 
 
 def _replay(*, existing: KioskIssuance, fingerprint: str) -> KioskIssuance:
@@ -504,42 +526,26 @@ def issuance_create(
     """Issue a certificate for the session's holder (SPEC §3 step 3), exactly once per key.
 
     The idempotency row is inserted first, inside the issuance's transaction: a second request
-    with the same key blocks on the unique index until the first commits, then fails the insert
+    with the same key blocks on the unique index until the first commits, then inserts nothing
     and answers with the first one's result. Refusals are kept too, so a retry gets the same answer.
     """
     session = _session_authenticated(ctx=ctx, session_id=session_id)
     fingerprint = _fingerprint(
         session_id=str(session.id), cert_type=cert_type, copies=copies, options=options
     )
-    existing = _issuance_by_key(terminal=ctx.terminal, idempotency_key=idempotency_key)
-    if existing is not None:
-        return _replay(existing=existing, fingerprint=fingerprint)
-    request = _issue_request(session=session, cert_type=cert_type, copies=copies, options=options)
-    allowed = _session_allowed_subjects(session)
-    refusal: KioskError | None = None
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                record = KioskIssuance.objects.create(
-                    terminal=ctx.terminal,
-                    session=session,
-                    idempotency_key=idempotency_key,
-                    request_fingerprint=fingerprint,
-                    # Until the issuance below succeeds in this same transaction; nobody sees
-                    # the row before the commit, so it is never seen half-done.
-                    status=KioskIssuance.Status.REFUSED,
-                    created_at=ctx.now,
-                )
-        except IntegrityError:
-            record = None
-        if record is not None:
-            refusal = _issuance_perform(
-                ctx=ctx, session=session, record=record, request=request, allowed=allowed
-            )
-    if record is None:
-        # Lost the race to an identical request: it has committed by now (the insert waited for it).
-        existing = KioskIssuance.objects.get(terminal=ctx.terminal, idempotency_key=idempotency_key)
-        return _replay(existing=existing, fingerprint=fingerprint)
+        record = _issuance_claim(
+            ctx=ctx, session=session, idempotency_key=idempotency_key, fingerprint=fingerprint
+        )
+        if record is None:
+            # A retry, or an identical request that won the race: answer with its result.
+            existing = _ISSUANCES.one(_ISSUANCE_BY_KEY_SQL, [ctx.terminal.pk, idempotency_key])
+            assert existing is not None  # rows are never deleted
+            return _replay(existing=existing, fingerprint=fingerprint)
+        # A malformed request raises here and rolls the claim back: nothing is kept for it.
+        request = _issue_request(session=session, cert_type=cert_type, copies=copies, options=options)
+        allowed = _session_allowed_subjects(session)
+        refusal = _issuance_perform(ctx=ctx, session=session, record=record, request=request, allowed=allowed)
     if refusal is not None:
         raise refusal
     return record
@@ -624,7 +630,16 @@ def _issuance_perform(
     record.fee_total = issued.fee_total
     record.sha256 = issued.sha256
     record.subject_resident_ids = sorted(subjects)
-    record.save()
+    record.save(
+        update_fields=[
+            "status",
+            "issuance_record_id",
+            "certificate_numbers",
+            "fee_total",
+            "sha256",
+            "subject_resident_ids",
+        ]
+    )
     key_id, blob = document_encrypt(issued.pdf, issuance_id=record.pk, sha256=issued.sha256)
     StoredDocument.objects.create(issuance=record, key_id=key_id, ciphertext=blob, stored_at=ctx.now)
     _audit(
@@ -644,17 +659,27 @@ def _issuance_perform(
     return None
 
 
+_ISSUANCE_FOR_TERMINAL_SQL = (
+    "SELECT {columns} FROM {table} WHERE id = %s AND terminal_id = %s AND status <> %s"
+)
+_ISSUANCE_FOR_TERMINAL_LOCKED_SQL = _ISSUANCE_FOR_TERMINAL_SQL + " FOR UPDATE"
+
+
 def _issuance_for_terminal(*, ctx: CallContext, issuance_id: int | str, lock: bool = False) -> KioskIssuance:
     try:
         pk = int(issuance_id)
     except (TypeError, ValueError):
         pk = 0
-    qs = KioskIssuance.objects.filter(pk=pk, terminal=ctx.terminal).exclude(
-        status=KioskIssuance.Status.REFUSED
+    if not 0 < pk < 2**63:  # no such row, and out of the column's range
+        raise KioskError("SESSION_NOT_FOUND", reason="issuance_not_found")
+    # Fixed SQL: fetch and complete each pass here (complete twice); a refused request has no
+    # issuance to show.
+    record = _ISSUANCES.one(
+        _ISSUANCE_FOR_TERMINAL_LOCKED_SQL
+        if lock and connection.features.has_select_for_update
+        else _ISSUANCE_FOR_TERMINAL_SQL,
+        [pk, ctx.terminal.pk, KioskIssuance.Status.REFUSED.value],
     )
-    if lock:
-        qs = qs.select_for_update()
-    record = qs.first()
     if record is None:
         raise KioskError("SESSION_NOT_FOUND", reason="issuance_not_found")
     return record

@@ -11,7 +11,8 @@ Every kiosk call bumps a rate counter and reads the maintenance windows, so two 
 Django builds a new ``redis.Redis`` object for every operation (a few hundred microseconds of
 Python each time), and a counter made of ``add`` then ``incr`` takes three round trips. Here a
 process keeps its ``redis.Redis`` objects (they are thread-safe and share Django's connection
-pools), and ``counter_bump`` is a single round trip.
+pools), and ``counter_bump`` is a single round trip, which also brings the maintenance windows
+(``counter_bump_and_get``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ class SharedClientRedisCacheClient(RedisCacheClient):
             client = self._clients[write] = super().get_client(key, write=write)
         return client
 
+    def loads(self, raw: bytes) -> Any:
+        """A value as ``get`` would return it (Django's serializer: integers raw, the rest pickled)."""
+        return self._serializer.loads(raw)  # type: ignore[attr-defined]  # set by Django, not in its stubs
+
 
 class TolerantRedisCache(RedisCache):
     def __init__(self, server: str, params: dict[str, Any]) -> None:
@@ -56,17 +61,27 @@ class TolerantRedisCache(RedisCache):
 
     def counter_bump(self, key: str, ttl: int) -> int:
         """The module's ``counter_bump`` in one atomic round trip (MULTI: SET NX EX, INCR)."""
+        return self.counter_bump_and_get(key, ttl, read_key=None)[0]
+
+    def counter_bump_and_get(self, key: str, ttl: int, read_key: str | None) -> tuple[int, Any]:
+        """``counter_bump`` and a ``get`` of ``read_key`` in the same round trip (MULTI: GET, SET NX
+        EX, INCR). While Redis is away: a fresh window and a miss."""
         redis_key = self.make_and_validate_key(key)
+        shared = self._cache
+        assert isinstance(shared, SharedClientRedisCacheClient)  # our _class
         try:
-            client = self._cache.get_client(redis_key, write=True)
+            client = shared.get_client(redis_key, write=True)
             with client.pipeline(transaction=True) as pipe:
+                if read_key is not None:
+                    pipe.get(self.make_and_validate_key(read_key))
                 pipe.set(redis_key, 0, ex=ttl, nx=True)
                 pipe.incr(redis_key)
-                _created, count = pipe.execute()
+                *read, _created, count = pipe.execute()
         except redis.RedisError as exc:
             self._unavailable("counter_bump", exc)
-            return 1  # as a fresh window: a rate limit fails open while Redis is away
-        return int(count)
+            return 1, None  # as a fresh window: a rate limit fails open while Redis is away
+        value = shared.loads(read[0]) if read and read[0] is not None else None
+        return int(count), value
 
     @staticmethod
     def _unavailable(operation: str, exc: redis.RedisError) -> None:
@@ -138,3 +153,12 @@ def counter_bump(key: str, ttl: int) -> int:
     except ValueError:
         backend.set(key, 1, ttl)
         return 1
+
+
+def counter_bump_and_get(key: str, ttl: int, read_key: str) -> tuple[int, Any]:
+    """``counter_bump(key, ttl)`` and the cached value of ``read_key`` (None when missing), in one
+    round trip on Redis: the kiosk's door reads its maintenance windows with its rate counter."""
+    backend = caches["default"]
+    if isinstance(backend, TolerantRedisCache):
+        return backend.counter_bump_and_get(key, ttl, read_key)
+    return counter_bump(key, ttl), backend.get(read_key)
