@@ -69,10 +69,10 @@ class CallContext:
         return self.acting or Actor.terminal(self.terminal)
 
 
-def _session_ref(session: KioskSession) -> str:
+def _session_ref(session: KioskSession | str) -> str:
     """The session id for audit payloads. The audit log refuses any run of exactly 12 digits (a My
     Number look-alike), and a UUID's last group can be one: it is written split in two."""
-    text = str(session.id)
+    text = session if isinstance(session, str) else str(session.id)
     return f"{text[:-6]}:{text[-6:]}"
 
 
@@ -228,7 +228,7 @@ def _session_get(*, ctx: CallContext, session_id: str) -> KioskSession:
     session = KioskSession.objects.filter(pk=session_pk, terminal=ctx.terminal, ended_at__isnull=True).first()
     if session is None:
         raise KioskError("SESSION_NOT_FOUND", reason="session_not_found")
-    _session_abandon(session=session, ctx=ctx, reason="session_expired")
+    _session_abandon(session_id=session.pk, ctx=ctx, reason="session_expired")
     raise KioskError("SESSION_EXPIRED", reason="session_expired")
 
 
@@ -265,11 +265,11 @@ def _uuid_or_none(value: str) -> str | None:
         return None
 
 
-def _session_abandon(*, session: KioskSession, ctx: CallContext, reason: str) -> int:
+def _session_abandon(*, session_id: Any, ctx: CallContext, reason: str) -> int:
     """Void every issuance of the session still waiting for its print, and drop its document."""
     abandoned = 0
     for record_id in KioskIssuance.objects.filter(
-        session=session, status=KioskIssuance.Status.ISSUED
+        session_id=session_id, status=KioskIssuance.Status.ISSUED
     ).values_list("pk", flat=True):
         with transaction.atomic():
             record = KioskIssuance.objects.select_for_update().get(pk=record_id)
@@ -280,24 +280,35 @@ def _session_abandon(*, session: KioskSession, ctx: CallContext, reason: str) ->
     return abandoned
 
 
+# The live session to end, and whether it left anything unprinted, in one statement.
+_SESSION_TO_END_SQL = (
+    "SELECT s.resident_id, EXISTS ("  # noqa: S608 - the models' own table names
+    f" SELECT 1 FROM {KioskIssuance._meta.db_table} i WHERE i.session_id = s.id AND i.status = %s"
+    f") FROM {KioskSession._meta.db_table} s WHERE s.id = %s AND s.terminal_id = %s AND s.ended_at IS NULL"
+)
+
+
 def session_end(*, ctx: CallContext, session_id: str) -> None:
     """End a session (SPEC §3 step 6). Unprinted issuances are voided: no fee is due for them."""
     session_pk = _uuid_or_none(session_id)
-    session = (
-        KioskSession.objects.filter(pk=session_pk, terminal=ctx.terminal, ended_at__isnull=True).first()
-        if session_pk
-        else None
-    )
-    if session is None:
+    found = None
+    if session_pk is not None:
+        db_id = _SESSIONS.prep("id", uuid.UUID(session_pk))
+        with connection.cursor() as cursor:
+            cursor.execute(_SESSION_TO_END_SQL, [KioskIssuance.Status.ISSUED.value, db_id, ctx.terminal.pk])
+            found = cursor.fetchone()
+    if found is None or session_pk is None:
         raise KioskError("SESSION_NOT_FOUND", reason="session_not_found")
-    _session_abandon(session=session, ctx=ctx, reason="session_ended")
+    resident_id, unprinted = found
+    if unprinted:
+        _session_abandon(session_id=session_pk, ctx=ctx, reason="session_ended")
     with transaction.atomic():
-        KioskSession.objects.filter(pk=session.pk, ended_at__isnull=True).update(ended_at=ctx.now)
+        KioskSession.objects.filter(pk=session_pk, ended_at__isnull=True).update(ended_at=ctx.now)
         _audit(
             ctx,
             "kiosk.session_ended",
-            resident_ids=[session.resident_id] if session.resident_id else [],
-            payload={"session": _session_ref(session)},
+            resident_ids=[resident_id] if resident_id else [],
+            payload={"session": _session_ref(session_pk)},
         )
 
 
@@ -311,7 +322,7 @@ def session_sweep(*, now: datetime, actor: Actor) -> int:
     )
     for session in expired:
         ctx = CallContext(terminal=session.terminal, now=now, source="sweep", acting=actor)
-        count += _session_abandon(session=session, ctx=ctx, reason="session_expired")
+        count += _session_abandon(session_id=session.pk, ctx=ctx, reason="session_expired")
     # Belt and braces: no document outlives its issuance's completion.
     StoredDocument.objects.filter(issuance__completed_at__isnull=False).delete()
     return count

@@ -163,7 +163,9 @@ def test_another_terminals_session_is_not_found(api, other_api, pki):
     session = start(api)
     response = authenticate(other_api, card, session)
     assert (response.status_code, error_code(response)) == (404, "SESSION_NOT_FOUND")
-    # ... and the owner's challenge is still unused.
+    ended = other_api.delete(f"{BASE}sessions/{session['session_id']}")
+    assert (ended.status_code, error_code(ended)) == (404, "SESSION_NOT_FOUND")
+    # ... and the owner's session is still open, its challenge unused.
     assert authenticate(api, card, session).status_code == 200
 
 

@@ -335,7 +335,7 @@ def test_query_counts_of_hot_endpoints_are_pinned(api, pki):
         "issue": 20,
         "fetch": 5,
         "complete": 13,
-        "end": 7,
+        "end": 6,
     }
 
 
