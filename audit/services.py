@@ -111,6 +111,12 @@ def audit_record(
         request_id=request_id,
         payload=clean_payload,
     )
+    if connection.vendor == "postgresql" and connection.get_autocommit() and not connection.in_atomic_block:
+        # Outside a transaction the one statement below is a transaction of its own: no BEGIN and
+        # COMMIT round trips around it. The seal then runs at once (committed already).
+        _insert_postgresql(event)
+        seal_after_commit(event_id=event.pk)
+        return event
     # No savepoint: a failed insert here must fail the caller's whole transaction anyway.
     with transaction.atomic(savepoint=False):
         if connection.vendor == "postgresql":

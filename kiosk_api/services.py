@@ -670,6 +670,17 @@ def _issuance_perform(
     return None
 
 
+def _issuance_pk(issuance_id: int | str) -> int:
+    """The id from the URL, or SESSION_NOT_FOUND: no such row (also out of the column's range)."""
+    try:
+        pk = int(issuance_id)
+    except (TypeError, ValueError):
+        pk = 0
+    if not 0 < pk < 2**63:
+        raise KioskError("SESSION_NOT_FOUND", reason="issuance_not_found")
+    return pk
+
+
 _ISSUANCE_FOR_TERMINAL_SQL = (
     "SELECT {columns} FROM {table} WHERE id = %s AND terminal_id = %s AND status <> %s"
 )
@@ -677,12 +688,7 @@ _ISSUANCE_FOR_TERMINAL_LOCKED_SQL = _ISSUANCE_FOR_TERMINAL_SQL + " FOR UPDATE"
 
 
 def _issuance_for_terminal(*, ctx: CallContext, issuance_id: int | str, lock: bool = False) -> KioskIssuance:
-    try:
-        pk = int(issuance_id)
-    except (TypeError, ValueError):
-        pk = 0
-    if not 0 < pk < 2**63:  # no such row, and out of the column's range
-        raise KioskError("SESSION_NOT_FOUND", reason="issuance_not_found")
+    pk = _issuance_pk(issuance_id)
     # Fixed SQL: fetch and complete each pass here (complete twice); a refused request has no
     # issuance to show.
     record = _ISSUANCES.one(
@@ -696,6 +702,27 @@ def _issuance_for_terminal(*, ctx: CallContext, issuance_id: int | str, lock: bo
     return record
 
 
+_ISSUANCE_WITH_DOCUMENT_SQL = (
+    "SELECT {qualified_columns}, d.key_id, d.ciphertext FROM {table}"  # noqa: S608 - the models' tables
+    f" LEFT JOIN {StoredDocument._meta.db_table} d ON d.issuance_id = {{table}}.id"
+    " WHERE {table}.id = %s AND {table}.terminal_id = %s AND {table}.status <> %s"
+)
+
+
+def _issuance_with_document(
+    *, ctx: CallContext, issuance_id: int | str
+) -> tuple[KioskIssuance, tuple[str, bytes] | None]:
+    """As ``_issuance_for_terminal``, with its stored document's (key id, ciphertext) if it has one."""
+    pk = _issuance_pk(issuance_id)
+    found = _ISSUANCES.one_and_rest(
+        _ISSUANCE_WITH_DOCUMENT_SQL, [pk, ctx.terminal.pk, KioskIssuance.Status.REFUSED.value]
+    )
+    if found is None:
+        raise KioskError("SESSION_NOT_FOUND", reason="issuance_not_found")
+    record, (key_id, ciphertext) = found
+    return record, None if key_id is None else (str(key_id), bytes(ciphertext))
+
+
 def issuance_require(*, ctx: CallContext, issuance_id: int | str) -> None:
     """Raise SESSION_NOT_FOUND unless the issuance exists and belongs to this terminal."""
     _issuance_for_terminal(ctx=ctx, issuance_id=issuance_id)
@@ -703,9 +730,8 @@ def issuance_require(*, ctx: CallContext, issuance_id: int | str) -> None:
 
 def document_fetch(*, ctx: CallContext, issuance_id: int | str) -> tuple[KioskIssuance, bytes]:
     """The PDF of an issuance still waiting for its print (SPEC §3 step 4), after the subject check."""
-    record = _issuance_for_terminal(ctx=ctx, issuance_id=issuance_id)
+    record, stored = _issuance_with_document(ctx=ctx, issuance_id=issuance_id)
     session = _session_authenticated(ctx=ctx, session_id=str(record.session_id))
-    stored = StoredDocument.objects.filter(issuance=record).first()
     if record.status != KioskIssuance.Status.ISSUED or stored is None:
         _audit(
             ctx,
@@ -738,9 +764,8 @@ def document_fetch(*, ctx: CallContext, issuance_id: int | str) -> tuple[KioskIs
                 payload={"kiosk_issuance": record.pk},
             )
         raise KioskError("NOT_AVAILABLE_AT_KIOSK", reason="subject_mismatch")
-    pdf = document_decrypt(
-        bytes(stored.ciphertext), key_id=stored.key_id, issuance_id=record.pk, sha256=record.sha256
-    )
+    key_id, ciphertext = stored
+    pdf = document_decrypt(bytes(ciphertext), key_id=key_id, issuance_id=record.pk, sha256=record.sha256)
     if hashlib.sha256(pdf).hexdigest() != record.sha256:
         raise KioskError("DOCUMENT_GONE", reason="document_digest_mismatch")
     _audit(

@@ -26,8 +26,9 @@ Converter = Callable[[Any, Any, BaseDatabaseWrapper], Any]
 class ModelRows(Generic[M]):
     """Reads rows of ``model``'s table, selected as ``{columns}``, into instances of ``model``.
 
-    Statements name the columns with ``{columns}`` and the table with ``{table}``; both are the
-    model's own identifiers, never input.
+    Statements name the columns with ``{columns}`` (or ``{qualified_columns}``, prefixed with the
+    table, in a join) and the table with ``{table}``; all are the model's own identifiers, never
+    input.
     """
 
     def __init__(self, model: type[M]) -> None:
@@ -36,10 +37,14 @@ class ModelRows(Generic[M]):
         self.attnames = [field.attname for field in self.fields]
         self.table = model._meta.db_table
         self.columns = ", ".join(str(field.column) for field in self.fields)
+        # For statements that join another table: the same columns, named with the table.
+        self.qualified_columns = ", ".join(f"{self.table}.{field.column}" for field in self.fields)
         self._converters: dict[str, list[tuple[int, list[Converter], Any]]] = {}
 
     def sql(self, template: str) -> str:
-        return template.format(columns=self.columns, table=self.table)
+        return template.format(
+            columns=self.columns, qualified_columns=self.qualified_columns, table=self.table
+        )
 
     def prep(self, field_name: str, value: Any) -> Any:
         """A parameter as this database stores the field (SQLite keeps UUIDs and times as text)."""
@@ -60,7 +65,7 @@ class ModelRows(Generic[M]):
         return found
 
     def instance(self, row: Sequence[Any]) -> M:
-        values = list(row)
+        values = list(row[: len(self.fields)])
         for index, converters, column in self._converters_for(connection):
             value = values[index]
             for convert in converters:
@@ -70,7 +75,12 @@ class ModelRows(Generic[M]):
 
     def one(self, template: str, params: Sequence[Any]) -> M | None:
         """The first row of a fixed statement (a SELECT, or a write with ``RETURNING {columns}``)."""
+        found = self.one_and_rest(template, params)
+        return None if found is None else found[0]
+
+    def one_and_rest(self, template: str, params: Sequence[Any]) -> tuple[M, tuple[Any, ...]] | None:
+        """As ``one``, with the values of the columns selected after the model's own (a join's)."""
         with connection.cursor() as cursor:
             cursor.execute(self.sql(template), params)
             row = cursor.fetchone()
-        return None if row is None else self.instance(row)
+        return None if row is None else (self.instance(row), tuple(row[len(self.fields) :]))

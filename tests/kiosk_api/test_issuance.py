@@ -333,7 +333,7 @@ def test_query_counts_of_hot_endpoints_are_pinned(api, pki):
         "start": 7,
         "authenticate": 24,
         "issue": 20,
-        "fetch": 5,
+        "fetch": 4,
         "complete": 13,
         "end": 6,
     }
