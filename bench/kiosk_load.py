@@ -4,12 +4,13 @@
         .venv/bin/python bench/kiosk_load.py --kiosks 8 --seconds 30
 
 The database named by DATABASE_URL is migrated and receives this run's residents (codes prefixed
-with the run id); use a database of its own. The bench starts gunicorn (one worker per core) on a
-free port, runs every kiosk as a thread speaking HTTP through ``kiosk_api.client`` (start, card,
-issue, fetch, complete, end, in a loop with its own card), and prints issuances per second,
-p50/p95/p99 per step, errors, and the issuance call's p50 against the in-process time of issuing
-the same certificate (``certificate_issue``: eligibility, numbers, render, sign, self-check)
-measured in the same run, before the load. Afterwards every PDF is checked to name its own holder
+with the run id); use a database of its own. The bench starts gunicorn as deployed
+(deploy/gunicorn.conf.py: sync workers, two per core) on a free port, runs every kiosk as a thread
+speaking HTTP through ``kiosk_api.client`` (start, card, issue, fetch, complete, end, in a loop
+with its own card), and prints issuances per second, p50/p95/p99 per step, errors, and the
+issuance call's p50 against the in-process time of issuing the same certificate
+(``certificate_issue``: eligibility, numbers, render, sign, self-check) measured in the same run,
+before the load. Afterwards every PDF is checked to name its own holder
 and nobody else (the signed payloads of every copy), and the SPEC targets are judged:
 
 - with as many kiosks as cores, issuance p95 ≤ 1.5 × the in-process time;
@@ -268,17 +269,10 @@ def _free_port() -> int:
 
 def _gunicorn_start(env: dict[str, str], workers: int) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "saga_konbini.wsgi:application",
-        f"--bind=127.0.0.1:{port}",
-        f"--workers={workers}",
-        "--timeout=120",
-        "--graceful-timeout=10",
-        "--no-control-socket",
-    ]
+    # The deployed configuration (deploy/gunicorn.conf.py, its access log included), on a free port.
+    config = "deploy/gunicorn.conf.py"
+    command = [sys.executable, "-m", "gunicorn", "-c", config, "saga_konbini.wsgi:application"]
+    env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": str(workers)}
     process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -381,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         "--workers",
         type=int,
         default=2 * (os.cpu_count() or 1),
-        help="gunicorn workers (default: 2 per core, so that one waits on PostgreSQL while one renders)",
+        help="gunicorn workers (default: deploy/gunicorn.conf.py's, 2 per core)",
     )
     parser.add_argument("--baseline-rounds", type=int, default=5)
     parser.add_argument("--json", help="also write the figures to this file")

@@ -5,10 +5,13 @@ import os
 from typing import Any
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
-# Rendering and signing PDFs is CPU work: one process per core, a few threads for I/O waits.
-workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count()))
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-worker_class = "gthread"
+# Rendering and signing a PDF is CPU work that holds Python's GIL: threads of one process would
+# queue behind each other's renders (measured with bench/kiosk_load.py at 2 kiosks on 2 cores:
+# issuance p95 2.4× the in-process time with 4 threads per process, 1.6× with these settings).
+# Single-threaded processes instead, two per core, so that one renders while another waits on
+# PostgreSQL. Sync workers need a proxy that buffers slow clients: deploy/nginx.conf does.
+workers = int(os.environ.get("GUNICORN_WORKERS", 2 * multiprocessing.cpu_count()))
+worker_class = "sync"
 # A kiosk call that takes longer than this is abandoned whole (DOMAIN.md, Yokohama 2023):
 # the worker is restarted; the request's transaction rolls back; nothing of it is reused.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))

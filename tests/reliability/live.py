@@ -133,8 +133,7 @@ def app_environment(work: Path, settings: Any) -> dict[str, str]:
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SAGA_ENV": "development",
         "LOG_LEVEL": "WARNING",
-        "GUNICORN_WORKERS": "1",
-        "GUNICORN_THREADS": "8",
+        "GUNICORN_WORKERS": "4",
         "GUNICORN_TIMEOUT": "120",
     }
 

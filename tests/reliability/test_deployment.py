@@ -3,6 +3,7 @@ the gunicorn configuration and the proxy configuration are checked as data."""
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 import runpy
 import shlex
@@ -84,7 +85,9 @@ def test_gunicorn_config_loads_and_prepares_multiprocess_metrics(tmp_path, monke
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
     config = runpy.run_path(str(ROOT / "deploy" / "gunicorn.conf.py"))
 
-    assert config["worker_class"] == "gthread" and config["control_socket_disable"] is True
+    # Single-threaded workers, two per core: a render holds the GIL (deploy/gunicorn.conf.py).
+    assert config["worker_class"] == "sync" and config["control_socket_disable"] is True
+    assert config["workers"] == 2 * multiprocessing.cpu_count() and "threads" not in config
     assert "%(q)s" not in config["access_log_format"]  # never the query string
     config["on_starting"](None)
     assert list(folder.iterdir()) == []  # a previous run's figures are not counted again
@@ -97,5 +100,7 @@ def test_proxy_requires_terminal_certificates_on_the_api_and_hides_metrics():
     api = api[: api.index("proxy_pass")]
     assert "$ssl_client_verify != SUCCESS" in api and "return 403" in api
     assert "location = /metrics { return 404; }" in conf
+    # gunicorn's sync workers rely on the proxy buffering slow clients (nginx's default).
+    assert "proxy_buffering off" not in conf and "proxy_request_buffering off" not in conf
     assert "proxy_set_header X-Request-ID $request_id;" in conf
     assert "client_max_body_size 64k;" in conf
