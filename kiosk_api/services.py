@@ -40,7 +40,7 @@ from kiosk_api.crl import crl_card_revoked
 from kiosk_api.document_store import document_decrypt, document_encrypt
 from kiosk_api.errors import KioskError
 from kiosk_api.models import KioskIssuance, KioskSession, StoredDocument, Terminal
-from residents.models import CardLink
+from residents.models import CardLink, Resident
 from saga_konbini.fixed_sql import ModelRows
 
 CHALLENGE_BYTES = 32
@@ -50,6 +50,8 @@ TOKEN_PREFIX_LENGTH = 12
 _REFUSED = AuditEvent.Outcome.REFUSED
 _SESSIONS = ModelRows(KioskSession)
 _ISSUANCES = ModelRows(KioskIssuance)
+_CARD_LINKS = ModelRows(CardLink)
+_RESIDENTS = ModelRows(Resident)
 _LONG_DIGITS = re.compile(r"\d{12,}")
 
 
@@ -349,6 +351,24 @@ def _serial_display(serial: str) -> str:
     return ":".join(padded[i : i + 2] for i in range(0, len(padded), 2))
 
 
+# A card link with its resident, as ``select_related("resident")`` would read them, by fixed SQL:
+# card authentication and issuance each read one.
+_CARD_LINK_WITH_HOLDER_SQL = (
+    "SELECT {qualified_columns}, "  # noqa: S608 - the models' own tables and columns
+    f"{_RESIDENTS.qualified_columns} FROM {{table}}"
+    f" JOIN {_RESIDENTS.table} ON {_RESIDENTS.table}.id = {{table}}.resident_id WHERE "
+)
+
+
+def _card_link_with_holder(where: str, params: list[Any]) -> CardLink | None:
+    found = _CARD_LINKS.one_and_rest(_CARD_LINK_WITH_HOLDER_SQL + where, params)
+    if found is None:
+        return None
+    link, resident_columns = found
+    link.resident = _RESIDENTS.instance(resident_columns)
+    return link
+
+
 def session_authenticate(
     *, ctx: CallContext, session_id: str, certificate_b64: str, signature_b64: str
 ) -> AuthenticatedHolder:
@@ -379,8 +399,8 @@ def session_authenticate(
         if crl_card_revoked(anchor=anchor, serial=card.serial, now=ctx.now):
             raise KioskError("CERTIFICATE_REVOKED", reason="certificate_revoked")
         pki.signature_check(card.certificate, signature_b64=signature_b64, challenge=challenge)
-        link = (
-            CardLink.objects.select_related("resident").filter(issuer=card.issuer, serial=card.serial).first()
+        link = _card_link_with_holder(
+            "{table}.issuer = %s AND {table}.serial = %s", [card.issuer, card.serial]
         )
         if link is None:
             raise KioskError("CARD_NOT_REGISTERED", reason="card_not_linked")
@@ -572,10 +592,8 @@ def _issuance_perform(
 ) -> KioskError | None:
     """Inside the caller's transaction: issue, check the subjects, store the PDF encrypted."""
     assert session.resident_id is not None and session.card_link_id is not None
-    link = (
-        CardLink.objects.select_related("resident")
-        .filter(pk=session.card_link_id, resident_id=session.resident_id)
-        .first()
+    link = _card_link_with_holder(
+        "{table}.id = %s AND {table}.resident_id = %s", [session.card_link_id, session.resident_id]
     )
     holder = link.resident if link is not None else None
     refusal: KioskError | None = None
