@@ -439,13 +439,7 @@ def issuance_mark_printed(*, issuance_id: int, actor: Actor) -> IssuanceRecord:
             issuance.status = IssuanceRecord.Status.PRINTED
             issuance.completed_at = timezone.now()
             issuance.save(update_fields=["status", "completed_at"])
-            audit_record(
-                actor=actor,
-                action="certificate.printed",
-                resident_ids=issuance.printed_resident_ids,
-                certificate_numbers=_numbers_of(issuance),
-                payload={"issuance_id": issuance.pk},
-            )
+            _audit_issuance_change(issuance, action="certificate.printed", actor=actor)
     if issuance.status != IssuanceRecord.Status.PRINTED:
         raise IssuanceStateError("取り消された交付は印刷完了にできません。", status=issuance.status)
     return issuance
@@ -468,14 +462,18 @@ def issuance_void(*, issuance_id: int, reason: str, actor: Actor) -> IssuanceRec
         issuance.voided_by = actor.label[:200]
         issuance.completed_at = issuance.completed_at or now
         issuance.save(update_fields=["status", "void_reason", "voided_at", "voided_by", "completed_at"])
-        audit_record(
-            actor=actor,
-            action="certificate.voided",
-            resident_ids=issuance.printed_resident_ids,
-            certificate_numbers=_numbers_of(issuance),
-            payload={"issuance_id": issuance.pk},
-        )
+        _audit_issuance_change(issuance, action="certificate.voided", actor=actor)
         return issuance
+
+
+def _audit_issuance_change(issuance: IssuanceRecord, *, action: str, actor: Actor) -> None:
+    audit_record(
+        actor=actor,
+        action=action,
+        resident_ids=issuance.printed_resident_ids,
+        certificate_numbers=_numbers_of(issuance),
+        payload={"issuance_id": issuance.pk},
+    )
 
 
 def _numbers_of(issuance: IssuanceRecord) -> list[str]:
