@@ -108,15 +108,21 @@ def test_sync_run_killed_mid_batch_ten_times_leaves_the_mirror_equal_to_the_sour
         attempts += 1
         assert attempts < KILLS * 6, f"only {kills} kills landed mid-batch in {attempts} attempts"
         cursor = SyncCursor.objects.filter(pk=1).first()
-        if cursor is not None and (cursor.next_batch_number or 0) > written:
-            write_next()  # everything applied: give the next victim work to be killed in
+        applied_through = (cursor.next_batch_number or 1) - 1 if cursor is not None else 0
+        while written - applied_through < 2:
+            write_next()  # keep two batches waiting: the next victim has work to be killed in
         process = _sync_process(env)
         while process.poll() is None and not _backend_in_transaction():
             time.sleep(0.02)
         if process.poll() is not None:
             continue
         time.sleep(rng.uniform(0.0, 2.5))
-        if process.poll() is None and _backend_in_transaction():
+        # A short batch may have committed during the sleep: then the kill lands at the next moment
+        # the worker is inside a transaction again (a random sleep alone missed so often, for some
+        # seeds, that ten kills took more than sixty attempts).
+        while process.poll() is None and not _backend_in_transaction():
+            time.sleep(0.01)
+        if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             kills += 1
         process.wait(timeout=600)
