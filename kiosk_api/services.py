@@ -267,7 +267,7 @@ def _uuid_or_none(value: str) -> str | None:
         return None
 
 
-def _session_abandon(*, session_id: Any, ctx: CallContext, reason: str) -> int:
+def _session_abandon(*, session_id: uuid.UUID, ctx: CallContext, reason: str) -> int:
     """Void every issuance of the session still waiting for its print, and drop its document."""
     abandoned = 0
     for record_id in KioskIssuance.objects.filter(
@@ -293,17 +293,19 @@ _SESSION_TO_END_SQL = (
 def session_end(*, ctx: CallContext, session_id: str) -> None:
     """End a session (SPEC §3 step 6). Unprinted issuances are voided: no fee is due for them."""
     session_pk = _uuid_or_none(session_id)
-    found = None
-    if session_pk is not None:
-        db_id = _SESSIONS.prep("id", uuid.UUID(session_pk))
-        with connection.cursor() as cursor:
-            cursor.execute(_SESSION_TO_END_SQL, [KioskIssuance.Status.ISSUED.value, db_id, ctx.terminal.pk])
-            found = cursor.fetchone()
-    if found is None or session_pk is None:
+    if session_pk is None:
+        raise KioskError("SESSION_NOT_FOUND", reason="session_not_found")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SESSION_TO_END_SQL,
+            [KioskIssuance.Status.ISSUED.value, _SESSIONS.prep("id", uuid.UUID(session_pk)), ctx.terminal.pk],
+        )
+        found = cursor.fetchone()
+    if found is None:
         raise KioskError("SESSION_NOT_FOUND", reason="session_not_found")
     resident_id, unprinted = found
     if unprinted:
-        _session_abandon(session_id=session_pk, ctx=ctx, reason="session_ended")
+        _session_abandon(session_id=uuid.UUID(session_pk), ctx=ctx, reason="session_ended")
     with transaction.atomic():
         KioskSession.objects.filter(pk=session_pk, ended_at__isnull=True).update(ended_at=ctx.now)
         _audit(
@@ -707,8 +709,7 @@ _ISSUANCE_FOR_TERMINAL_LOCKED_SQL = _ISSUANCE_FOR_TERMINAL_SQL + " FOR UPDATE"
 
 def _issuance_for_terminal(*, ctx: CallContext, issuance_id: int | str, lock: bool = False) -> KioskIssuance:
     pk = _issuance_pk(issuance_id)
-    # Fixed SQL: fetch and complete each pass here (complete twice); a refused request has no
-    # issuance to show.
+    # Fixed SQL: every completion passes here twice. A refused request has no issuance to show.
     record = _ISSUANCES.one(
         _ISSUANCE_FOR_TERMINAL_LOCKED_SQL
         if lock and connection.features.has_select_for_update
