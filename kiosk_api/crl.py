@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import logging
 import urllib.request
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from kiosk_api import pki
 from kiosk_api.errors import KioskError
 from kiosk_api.models import CrlRevokedSerial, CrlSnapshot, KioskAlert
+from saga_konbini.fixed_sql import ModelRows
 
 logger = logging.getLogger(__name__)
 _FETCH_TIMEOUT_SECONDS = 10
@@ -159,25 +160,21 @@ def _revoked_serials_replace(*, snapshot: CrlSnapshot, revoked: list[str], creat
 
 # The CA's current snapshot and whether it lists the serial, in one indexed statement (the list
 # itself may hold hundreds of thousands of serials, and every card authentication asks).
+_SNAPSHOTS = ModelRows(CrlSnapshot)
 _CARD_STATUS_SQL = (
-    "SELECT s.next_update, EXISTS ("  # noqa: S608 - the models' own table names
-    f" SELECT 1 FROM {CrlRevokedSerial._meta.db_table} r WHERE r.snapshot_id = s.id AND r.serial = %s"
-    f") FROM {CrlSnapshot._meta.db_table} s WHERE s.issuer = %s"
+    "SELECT {columns}, EXISTS ("  # noqa: S608 - the models' own table names
+    f" SELECT 1 FROM {CrlRevokedSerial._meta.db_table} r WHERE r.snapshot_id = {{table}}.id AND r.serial = %s"
+    ") FROM {table} WHERE issuer = %s"
 )
 
 
 def _card_status(*, issuer: str, serial: str) -> tuple[datetime, bool] | None:
-    with connection.cursor() as cursor:
-        cursor.execute(_CARD_STATUS_SQL, [serial, issuer])
-        row = cursor.fetchone()
-    if row is None:
+    """The snapshot's next update and whether it lists ``serial``; None without a snapshot."""
+    found = _SNAPSHOTS.one_and_rest(_CARD_STATUS_SQL, [serial, issuer])
+    if found is None:
         return None
-    next_update = row[0]
-    if isinstance(next_update, str):  # SQLite: the stored text, naive UTC
-        next_update = datetime.fromisoformat(next_update)
-    if next_update.tzinfo is None:
-        next_update = next_update.replace(tzinfo=UTC)
-    return next_update, bool(row[1])
+    snapshot, (listed,) = found
+    return snapshot.next_update, bool(listed)
 
 
 def crl_card_revoked(*, anchor: x509.Certificate, serial: str, now: datetime) -> bool:
