@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck ci bench clean
+.PHONY: install run test lint typecheck messages ci bench clean
 
 install: $(STAMP)
 
@@ -34,6 +34,14 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy .
+
+# The English catalogue (Japanese is the source language): collect the marked texts into
+# locale/en/LC_MESSAGES/django.po, translate the new ones there, then run this again to compile the
+# committed .mo. Needs GNU gettext (apt-get install gettext).
+messages: install
+	$(BIN)/python manage.py makemessages -l en --no-obsolete --ignore ".venv/*" --ignore "tests/*" \
+		--ignore "bench/*" --ignore "var/*" --ignore "docs/*"
+	$(BIN)/python manage.py compilemessages -l en --ignore ".venv/*"
 
 ci:
 	bash .ci/run

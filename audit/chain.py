@@ -56,6 +56,7 @@ from typing import Any
 
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from audit.models import AuditChainHead, AuditChainLink, AuditEvent, AuditEventResident, AuditPending
 
@@ -364,7 +365,11 @@ def seal_after_commit(*, event_id: int) -> None:
 
 @dataclass(frozen=True)
 class ChainBreak:
-    """The first thing found wrong. ``code`` is for machines, ``message`` (Japanese) for people."""
+    """The first thing found wrong. ``code`` is for machines, ``message`` for people.
+
+    The message is translated when it is built (Japanese by default, in the active language): it is
+    only shown (the verify screen, ``audit_verify``), never stored.
+    """
 
     code: str
     message: str
@@ -444,6 +449,11 @@ def _subject_rows(event_ids: list[int]) -> list[tuple[int, int]]:
     return list(rows.values_list("event_id", "resident_id"))
 
 
+def _link_where(seq: int, event_id: int) -> str:
+    """Which link a message is about; built only when one is broken (gettext costs per link)."""
+    return gettext("連番 %(seq)s(イベントID %(event_id)s)") % {"seq": seq, "event_id": event_id}
+
+
 def check_links(
     chunk: list[tuple[Any, ...]], *, expected_seq: int, running_hash: str, check_subjects: bool = True
 ) -> tuple[int, str]:
@@ -458,24 +468,34 @@ def check_links(
     for link in chunk:
         seq, prev_hash, current, event_row = link[0], link[1], link[2], link[3:]
         event_id = event_row[0]
-        where = f"連番 {seq}(イベントID {event_id})"
         if seq != expected_seq:
             raise ChainBroken(
                 ChainBreak(
                     "seq_gap",
-                    f"連番 {expected_seq} が欠けています(次に見つかったのは連番 {seq})",
+                    gettext("連番 %(expected)s が欠けています(次に見つかったのは連番 %(seq)s)")
+                    % {"expected": expected_seq, "seq": seq},
                     seq=expected_seq,
                 )
             )
         if prev_hash != running_hash:
             raise ChainBroken(
-                ChainBreak("prev_hash_mismatch", f"{where}: 直前のハッシュが一致しません", seq, event_id)
+                ChainBreak(
+                    "prev_hash_mismatch",
+                    gettext("%(where)s: 直前のハッシュが一致しません")
+                    % {"where": _link_where(seq, event_id)},
+                    seq,
+                    event_id,
+                )
             )
         recomputed = link_hash(prev_hash=prev_hash, canonical=event_canonical_bytes(seq=seq, row=event_row))
         if recomputed != current:
             raise ChainBroken(
                 ChainBreak(
-                    "event_altered", f"{where}: 記録内容がハッシュと一致しません(改ざん)", seq, event_id
+                    "event_altered",
+                    gettext("%(where)s: 記録内容がハッシュと一致しません(改ざん)")
+                    % {"where": _link_where(seq, event_id)},
+                    seq,
+                    event_id,
                 )
             )
         if check_subjects and subjects.get(event_id, set()) != set(
@@ -483,7 +503,11 @@ def check_links(
         ):
             raise ChainBroken(
                 ChainBreak(
-                    "subjects_altered", f"{where}: 対象住民の索引が記録内容と一致しません", seq, event_id
+                    "subjects_altered",
+                    gettext("%(where)s: 対象住民の索引が記録内容と一致しません")
+                    % {"where": _link_where(seq, event_id)},
+                    seq,
+                    event_id,
                 )
             )
         expected_seq, running_hash = seq + 1, current

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class AuditLogImmutableError(RuntimeError):
@@ -59,34 +60,34 @@ class AppendOnlyModel(models.Model):
 
 class AuditEvent(AppendOnlyModel):
     class ActorKind(models.TextChoices):
-        TERMINAL = "terminal", "キオスク端末"
-        CLERK = "clerk", "職員"
-        AUDITOR = "auditor", "監査担当"
-        JOB = "job", "バッチ処理"
-        PUBLIC = "public", "一般(照合ページ)"
-        SYSTEM = "system", "システム"
+        TERMINAL = "terminal", _("キオスク端末")
+        CLERK = "clerk", _("職員")
+        AUDITOR = "auditor", _("監査担当")
+        JOB = "job", _("バッチ処理")
+        PUBLIC = "public", _("一般(照合ページ)")
+        SYSTEM = "system", _("システム")
 
     class Outcome(models.TextChoices):
-        SUCCESS = "success", "成功"
-        REFUSED = "refused", "拒否"
-        FAILURE = "failure", "失敗"
+        SUCCESS = "success", _("成功")
+        REFUSED = "refused", _("拒否")
+        FAILURE = "failure", _("失敗")
 
-    occurred_at = models.DateTimeField("日時", db_index=True)
-    actor_kind = models.CharField("実行者種別", max_length=10, choices=ActorKind.choices)
-    actor_id = models.CharField("実行者ID", max_length=64)
-    actor_label = models.CharField("実行者", max_length=200)
-    action = models.CharField("操作", max_length=64, db_index=True)
-    outcome = models.CharField("結果", max_length=8, choices=Outcome.choices)
-    reason = models.CharField("理由", max_length=64, blank=True)
-    resident_ids = models.JSONField("対象住民(内部ID)", default=list)
-    certificate_numbers = models.JSONField("交付番号", default=list)
-    source = models.CharField("接続元", max_length=64, blank=True)
-    request_id = models.CharField("リクエストID", max_length=64, blank=True)
-    payload = models.JSONField("詳細", default=dict)
+    occurred_at = models.DateTimeField(_("日時"), db_index=True)
+    actor_kind = models.CharField(_("実行者種別"), max_length=10, choices=ActorKind.choices)
+    actor_id = models.CharField(_("実行者ID"), max_length=64)
+    actor_label = models.CharField(_("実行者"), max_length=200)
+    action = models.CharField(_("操作"), max_length=64, db_index=True)
+    outcome = models.CharField(_("結果"), max_length=8, choices=Outcome.choices)
+    reason = models.CharField(_("理由"), max_length=64, blank=True)
+    resident_ids = models.JSONField(_("対象住民(内部ID)"), default=list)
+    certificate_numbers = models.JSONField(_("交付番号"), default=list)
+    source = models.CharField(_("接続元"), max_length=64, blank=True)
+    request_id = models.CharField(_("リクエストID"), max_length=64, blank=True)
+    payload = models.JSONField(_("詳細"), default=dict)
 
     class Meta:
-        verbose_name = "監査ログ"
-        verbose_name_plural = "監査ログ"
+        verbose_name = _("監査ログ")
+        verbose_name_plural = _("監査ログ")
         indexes = [models.Index(fields=["actor_kind", "actor_id"], name="audit_actor_idx")]
 
     def __str__(self) -> str:
@@ -97,11 +98,11 @@ class AuditEventResident(AppendOnlyModel):
     """One row per (event, resident) so that "who saw this resident" is an indexed lookup."""
 
     event = models.ForeignKey(AuditEvent, on_delete=models.PROTECT, related_name="subjects")
-    resident_id = models.BigIntegerField("住民(内部ID)", db_index=True)
+    resident_id = models.BigIntegerField(_("住民(内部ID)"), db_index=True)
 
     class Meta:
-        verbose_name = "監査対象住民"
-        verbose_name_plural = "監査対象住民"
+        verbose_name = _("監査対象住民")
+        verbose_name_plural = _("監査対象住民")
         constraints = [models.UniqueConstraint(fields=["event", "resident_id"], name="audit_subject_unique")]
         # A resident's access history and the auditors' resident search read newest first.
         indexes = [models.Index(fields=["resident_id", "-event"], name="audit_subject_history_idx")]
@@ -120,8 +121,8 @@ class AuditPending(models.Model):
     event = models.OneToOneField(AuditEvent, on_delete=models.PROTECT, primary_key=True, related_name="+")
 
     class Meta:
-        verbose_name = "未連結の監査ログ"
-        verbose_name_plural = "未連結の監査ログ"
+        verbose_name = _("未連結の監査ログ")
+        verbose_name_plural = _("未連結の監査ログ")
 
     def __str__(self) -> str:
         return f"pending {self.event_id}"
@@ -130,17 +131,17 @@ class AuditPending(models.Model):
 class AuditChainLink(AppendOnlyModel):
     """The event's place in the hash chain: ``seq`` 1, 2, 3... without gaps (audit/chain.py)."""
 
-    seq = models.BigIntegerField("連番", primary_key=True)
+    seq = models.BigIntegerField(_("連番"), primary_key=True)
     event = models.OneToOneField(
-        AuditEvent, on_delete=models.PROTECT, related_name="link", verbose_name="監査ログ"
+        AuditEvent, on_delete=models.PROTECT, related_name="link", verbose_name=_("監査ログ")
     )
-    prev_hash = models.CharField("直前のハッシュ", max_length=64)
-    hash = models.CharField("ハッシュ", max_length=64)
-    sealed_at = models.DateTimeField("連結日時")
+    prev_hash = models.CharField(_("直前のハッシュ"), max_length=64)
+    hash = models.CharField(_("ハッシュ"), max_length=64)
+    sealed_at = models.DateTimeField(_("連結日時"))
 
     class Meta:
-        verbose_name = "ハッシュチェーン"
-        verbose_name_plural = "ハッシュチェーン"
+        verbose_name = _("ハッシュチェーン")
+        verbose_name_plural = _("ハッシュチェーン")
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.hash[:12]}"
@@ -150,12 +151,12 @@ class AuditChainHead(models.Model):
     """The single row whose lock serialises sealing; it caches the last link (seq, hash)."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
-    seq = models.BigIntegerField("最終連番", default=0)
-    hash = models.CharField("最終ハッシュ", max_length=64)
+    seq = models.BigIntegerField(_("最終連番"), default=0)
+    hash = models.CharField(_("最終ハッシュ"), max_length=64)
 
     class Meta:
-        verbose_name = "チェーン先頭"
-        verbose_name_plural = "チェーン先頭"
+        verbose_name = _("チェーン先頭")
+        verbose_name_plural = _("チェーン先頭")
 
     def __str__(self) -> str:
         return f"head #{self.seq}"
@@ -164,19 +165,19 @@ class AuditChainHead(models.Model):
 class AuditCheckpoint(AppendOnlyModel):
     """A signed statement of the Merkle root over the first ``tree_size`` chained events."""
 
-    tree_size = models.BigIntegerField("件数", unique=True)
-    root_hash = models.CharField("Merkleルート", max_length=64)
-    chain_hash = models.CharField("最終イベントのハッシュ", max_length=64)
-    created_at = models.DateTimeField("作成日時")
-    key_id = models.CharField("署名鍵ID", max_length=64)
-    signature = models.CharField("署名(base64)", max_length=200)
+    tree_size = models.BigIntegerField(_("件数"), unique=True)
+    root_hash = models.CharField(_("Merkleルート"), max_length=64)
+    chain_hash = models.CharField(_("最終イベントのハッシュ"), max_length=64)
+    created_at = models.DateTimeField(_("作成日時"))
+    key_id = models.CharField(_("署名鍵ID"), max_length=64)
+    signature = models.CharField(_("署名(base64)"), max_length=200)
     # The right edge of the Merkle tree (hashes of its perfect subtrees, largest first), so the
     # next checkpoint adds only the new leaves. Not trusted by audit_verify, which recomputes.
-    frontier = models.JSONField("Merkle右端", default=list)
+    frontier = models.JSONField(_("Merkle右端"), default=list)
 
     class Meta:
-        verbose_name = "署名付きチェックポイント"
-        verbose_name_plural = "署名付きチェックポイント"
+        verbose_name = _("署名付きチェックポイント")
+        verbose_name_plural = _("署名付きチェックポイント")
 
     def __str__(self) -> str:
         return f"checkpoint {self.tree_size} {self.root_hash[:12]}"

@@ -17,89 +17,93 @@ from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import TruncDate
+from django.utils.functional import Promise
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from audit.models import AuditEvent, AuditEventResident
 
 # SPEC §9: the holder sees who accessed their data by role, never by a person's name.
-ACCESSOR_LABELS: dict[str, str] = {
-    AuditEvent.ActorKind.CLERK: "市民生活課",
-    AuditEvent.ActorKind.TERMINAL: "コンビニ交付",
-    AuditEvent.ActorKind.JOB: "基幹系連携",
-    AuditEvent.ActorKind.AUDITOR: "監査",
-    AuditEvent.ActorKind.PUBLIC: "証明書の照合",
-    AuditEvent.ActorKind.SYSTEM: "システム",
+ACCESSOR_LABELS: dict[str, Promise] = {
+    AuditEvent.ActorKind.CLERK: _("市民生活課"),
+    AuditEvent.ActorKind.TERMINAL: _("コンビニ交付"),
+    AuditEvent.ActorKind.JOB: _("基幹系連携"),
+    AuditEvent.ActorKind.AUDITOR: _("監査"),
+    AuditEvent.ActorKind.PUBLIC: _("証明書の照合"),
+    AuditEvent.ActorKind.SYSTEM: _("システム"),
 }
 
-ACTION_LABELS: dict[str, str] = {
-    "kiosk.session_started": "コンビニ交付の利用開始",
-    "kiosk.session_ended": "コンビニ交付の利用終了",
-    "kiosk.authenticate": "マイナンバーカードによる本人確認",
-    "kiosk.offers_shown": "交付できる証明書の表示",
-    "kiosk.issuance_created": "証明書の発行",
-    "kiosk.issuance_refused": "証明書の発行(お断り)",
-    "kiosk.document_fetched": "証明書の印刷データ送信",
-    "kiosk.issuance_completed": "証明書の印刷完了",
-    "kiosk.access_history_viewed": "利用履歴の確認",
-    "certificate.issued": "証明書の発行",
-    "certificate.refused": "証明書の発行(お断り)",
-    "certificate.issue_failed": "証明書の発行(失敗)",
-    "certificate.subject_mismatch": "証明書の発行(内容不一致のため破棄)",
-    "certificate.printed": "証明書の印刷",
-    "certificate.voided": "証明書の取消",
-    "certificate.verified": "証明書の真正性確認",
-    "resident.stop_set": "コンビニ交付の停止設定",
-    "resident.stop_lifted": "コンビニ交付の停止解除",
-    "sync.batch_applied": "基幹系システムからのデータ更新",
-    "sync.batch_rejected": "基幹系システムからのデータ更新(不受理)",
-    "sync.record_quarantined": "基幹系システムからのデータ更新(保留)",
-    "admin.resident_list": "職員による住民情報の一覧表示",
-    "admin.resident_view": "職員による住民情報の閲覧",
-    "audit.search": "監査による記録の検索",
-    "audit.export": "監査による記録の書き出し",
-    "audit.event_viewed": "監査による記録の閲覧",
-    "audit.verify": "監査ログの検証",
+ACTION_LABELS: dict[str, Promise] = {
+    "kiosk.session_started": _("コンビニ交付の利用開始"),
+    "kiosk.session_ended": _("コンビニ交付の利用終了"),
+    "kiosk.authenticate": _("マイナンバーカードによる本人確認"),
+    "kiosk.offers_shown": _("交付できる証明書の表示"),
+    "kiosk.issuance_created": _("証明書の発行"),
+    "kiosk.issuance_refused": _("証明書の発行(お断り)"),
+    "kiosk.document_fetched": _("証明書の印刷データ送信"),
+    "kiosk.issuance_completed": _("証明書の印刷完了"),
+    "kiosk.access_history_viewed": _("利用履歴の確認"),
+    "certificate.issued": _("証明書の発行"),
+    "certificate.refused": _("証明書の発行(お断り)"),
+    "certificate.issue_failed": _("証明書の発行(失敗)"),
+    "certificate.subject_mismatch": _("証明書の発行(内容不一致のため破棄)"),
+    "certificate.printed": _("証明書の印刷"),
+    "certificate.voided": _("証明書の取消"),
+    "certificate.verified": _("証明書の真正性確認"),
+    "resident.stop_set": _("コンビニ交付の停止設定"),
+    "resident.stop_lifted": _("コンビニ交付の停止解除"),
+    "sync.batch_applied": _("基幹系システムからのデータ更新"),
+    "sync.batch_rejected": _("基幹系システムからのデータ更新(不受理)"),
+    "sync.record_quarantined": _("基幹系システムからのデータ更新(保留)"),
+    "admin.resident_list": _("職員による住民情報の一覧表示"),
+    "admin.resident_view": _("職員による住民情報の閲覧"),
+    "audit.search": _("監査による記録の検索"),
+    "audit.export": _("監査による記録の書き出し"),
+    "audit.event_viewed": _("監査による記録の閲覧"),
+    "audit.verify": _("監査ログの検証"),
 }
 
 _PREFIX_LABELS = (
-    ("kiosk.", "コンビニ交付での利用"),
-    ("certificate.", "証明書の処理"),
-    ("sync.", "基幹系システムとの連携"),
-    ("admin.", "職員による閲覧"),
-    ("audit.", "監査による確認"),
-    ("terminal.", "端末の管理"),
-    ("resident.", "住民情報の設定"),
+    ("kiosk.", _("コンビニ交付での利用")),
+    ("certificate.", _("証明書の処理")),
+    ("sync.", _("基幹系システムとの連携")),
+    ("admin.", _("職員による閲覧")),
+    ("audit.", _("監査による確認")),
+    ("terminal.", _("端末の管理")),
+    ("resident.", _("住民情報の設定")),
 )
 
 # The events the issuance statistics count (the kiosk door records one per request).
 ISSUED_ACTION = "kiosk.issuance_created"
 REFUSED_ACTION = "kiosk.issuance_refused"
 
-CERT_TYPE_LABELS = {
-    "juminhyo": "住民票の写し",
-    "inkan": "印鑑登録証明書",
-    "shotoku_kazei": "所得・課税証明書",
-    "nozei": "納税証明書",
+CERT_TYPE_LABELS: dict[str, Promise] = {
+    "juminhyo": _("住民票の写し"),
+    "inkan": _("印鑑登録証明書"),
+    "shotoku_kazei": _("所得・課税証明書"),
+    "nozei": _("納税証明書"),
 }
 
 
 def action_label(action: str) -> str:
+    """The action's label in the active language (Japanese unless the reader chose English)."""
     if action in ACTION_LABELS:
-        return ACTION_LABELS[action]
+        return str(ACTION_LABELS[action])
     for prefix, label in _PREFIX_LABELS:
         if action.startswith(prefix):
-            return label
-    return "その他の利用"
+            return str(label)
+    return gettext("その他の利用")
 
 
 def accessor_label(actor_kind: str) -> str:
-    return ACCESSOR_LABELS.get(actor_kind, "その他")
+    return str(ACCESSOR_LABELS.get(actor_kind, gettext("その他")))
 
 
 @dataclass(frozen=True)
 class AccessHistoryEntry:
     at: datetime
     accessor: str  # a role (市民生活課, コンビニ交付, ...), never a person's name
-    action: str  # Japanese label of the action
+    action: str  # label of the action, in the active language
 
 
 def access_history_for_resident(*, resident_id: int, limit: int = 100) -> list[AccessHistoryEntry]:
@@ -233,12 +237,12 @@ class IssuanceStatistics:
         return max((bar.total for bar in bars), default=0)
 
 
-def _bars(rows: QuerySet, key: str, labels: dict[str, str] | None = None) -> list[Bar]:
+def _bars(rows: QuerySet, key: str, labels: dict[str, Promise] | None = None) -> list[Bar]:
     counts: dict[str, list[int]] = {}
     for row in rows:
         value = row[key]
-        label = str(value) if value not in (None, "") else "(不明)"
-        label = (labels or {}).get(label, label)
+        label = str(value) if value not in (None, "") else gettext("(不明)")
+        label = str((labels or {}).get(label, label))
         entry = counts.setdefault(label, [0, 0])
         entry[0 if row["action"] == ISSUED_ACTION else 1] += row["n"]
     return [Bar(label, issued, refused) for label, (issued, refused) in counts.items()]
@@ -292,7 +296,7 @@ def _chain_bars(rows: list[dict[str, Any]]) -> list[Bar]:
         )
     }
     for row in rows:
-        row["chain"] = chains.get(str(row["actor_id"]), "(不明な端末)")
+        row["chain"] = chains.get(str(row["actor_id"]), gettext("(不明な端末)"))
     counts: dict[str, list[int]] = {}
     for row in rows:
         entry = counts.setdefault(row["chain"], [0, 0])

@@ -18,6 +18,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from django.conf import settings
+from django.utils.translation import gettext
 
 from audit.chain import DEFAULT_CHUNK, GENESIS_HASH, ChainBreak, ChainBroken, chain_links, check_links
 from audit.checkpoints import (
@@ -58,24 +59,46 @@ def _check_signed(
         )
         signature = base64.b64decode(str(data["signature"]), validate=True)
     except (KeyError, TypeError, ValueError) as exc:
-        raise ChainBroken(ChainBreak("checkpoint_malformed", f"{where}: 形式が不正です", seq)) from exc
+        raise ChainBroken(
+            ChainBreak("checkpoint_malformed", gettext("%(where)s: 形式が不正です") % {"where": where}, seq)
+        ) from exc
     if data["key_id"] != key_id_for(public_key):
-        raise ChainBroken(ChainBreak("checkpoint_unknown_key", f"{where}: 署名鍵が異なります", seq))
+        raise ChainBroken(
+            ChainBreak(
+                "checkpoint_unknown_key", gettext("%(where)s: 署名鍵が異なります") % {"where": where}, seq
+            )
+        )
     try:
         public_key.verify(signature, message)
     except InvalidSignature as exc:
         raise ChainBroken(
-            ChainBreak("checkpoint_bad_signature", f"{where}: 署名が正しくありません", seq)
+            ChainBreak(
+                "checkpoint_bad_signature",
+                gettext("%(where)s: 署名が正しくありません") % {"where": where},
+                seq,
+            )
         ) from exc
     if int(data["tree_size"]) != tree_size:
-        raise ChainBroken(ChainBreak("checkpoint_size_mismatch", f"{where}: 件数が一致しません", seq))
+        raise ChainBroken(
+            ChainBreak(
+                "checkpoint_size_mismatch", gettext("%(where)s: 件数が一致しません") % {"where": where}, seq
+            )
+        )
     if data["root_hash"] != root_hash:
         raise ChainBroken(
-            ChainBreak("checkpoint_root_mismatch", f"{where}: Merkleルートが再計算と一致しません", seq)
+            ChainBreak(
+                "checkpoint_root_mismatch",
+                gettext("%(where)s: Merkleルートが再計算と一致しません") % {"where": where},
+                seq,
+            )
         )
     if data["chain_hash"] != chain_hash:
         raise ChainBroken(
-            ChainBreak("checkpoint_chain_mismatch", f"{where}: 最終イベントのハッシュが一致しません", seq)
+            ChainBreak(
+                "checkpoint_chain_mismatch",
+                gettext("%(where)s: 最終イベントのハッシュが一致しません") % {"where": where},
+                seq,
+            )
         )
 
 
@@ -102,7 +125,8 @@ class _CheckpointIndex:
             raise ChainBroken(
                 ChainBreak(
                     "checkpoint_missing_from_db",
-                    f"チェックポイント(件数 {tree_size})のファイルはありますが、データベースにありません",
+                    gettext("チェックポイント(件数 %(size)s)のファイルはありますが、データベースにありません")
+                    % {"size": tree_size},
                     seq,
                 )
             )
@@ -110,14 +134,14 @@ class _CheckpointIndex:
             raise ChainBroken(
                 ChainBreak(
                     "checkpoint_file_missing",
-                    f"チェックポイント(件数 {tree_size})のファイルがありません",
+                    gettext("チェックポイント(件数 %(size)s)のファイルがありません") % {"size": tree_size},
                     seq,
                 )
             )
         row = AuditCheckpoint.objects.get(pk=self.db_sizes[tree_size])
         _check_signed(
             checkpoint_as_dict(row),
-            where=f"チェックポイント(件数 {tree_size}, データベース)",
+            where=gettext("チェックポイント(件数 %(size)s, データベース)") % {"size": tree_size},
             tree_size=tree_size,
             root_hash=root_hash,
             chain_hash=chain_hash,
@@ -128,18 +152,22 @@ class _CheckpointIndex:
         except (OSError, ValueError) as exc:
             raise ChainBroken(
                 ChainBreak(
-                    "checkpoint_malformed", f"チェックポイント(件数 {tree_size})のファイルを読めません", seq
+                    "checkpoint_malformed",
+                    gettext("チェックポイント(件数 %(size)s)のファイルを読めません") % {"size": tree_size},
+                    seq,
                 )
             ) from exc
         if not isinstance(data, dict):
             raise ChainBroken(
                 ChainBreak(
-                    "checkpoint_malformed", f"チェックポイント(件数 {tree_size})のファイルが不正です", seq
+                    "checkpoint_malformed",
+                    gettext("チェックポイント(件数 %(size)s)のファイルが不正です") % {"size": tree_size},
+                    seq,
                 )
             )
         _check_signed(
             data,
-            where=f"チェックポイント(件数 {tree_size}, ファイル)",
+            where=gettext("チェックポイント(件数 %(size)s, ファイル)") % {"size": tree_size},
             tree_size=tree_size,
             root_hash=root_hash,
             chain_hash=chain_hash,
@@ -159,7 +187,8 @@ def chain_verify(
         if index.stray_files:
             raise ChainBroken(
                 ChainBreak(
-                    "checkpoint_malformed", f"不明なチェックポイントファイル: {index.stray_files[0].name}"
+                    "checkpoint_malformed",
+                    gettext("不明なチェックポイントファイル: %(name)s") % {"name": index.stray_files[0].name},
                 )
             )
         _verify(report, index, chunk_size=chunk_size)
@@ -184,7 +213,10 @@ def _verify(report: VerificationReport, index: _CheckpointIndex, *, chunk_size: 
             if next_size is not None and next_size < link[0]:
                 # A checkpoint at a size the stream already passed: only possible for size 0.
                 raise ChainBroken(
-                    ChainBreak("checkpoint_malformed", f"件数 {next_size} のチェックポイントは不正です")
+                    ChainBreak(
+                        "checkpoint_malformed",
+                        gettext("件数 %(size)s のチェックポイントは不正です") % {"size": next_size},
+                    )
                 )
         report.events_checked += len(chunk)
     chained = expected_seq - 1
@@ -192,7 +224,8 @@ def _verify(report: VerificationReport, index: _CheckpointIndex, *, chunk_size: 
         raise ChainBroken(
             ChainBreak(
                 "tail_removed",
-                f"連番 {chained + 1} 以降が失われています(チェックポイントは {next_size} 件を証明しています)",
+                gettext("連番 %(seq)s 以降が失われています(チェックポイントは %(size)s 件を証明しています)")
+                % {"seq": chained + 1, "size": next_size},
                 seq=chained + 1,
             )
         )
@@ -201,13 +234,18 @@ def _verify(report: VerificationReport, index: _CheckpointIndex, *, chunk_size: 
         raise ChainBroken(
             ChainBreak(
                 "tail_removed",
-                f"連番 {chained + 1} 以降が失われています(チェーン先頭は連番 {head[0]})",
+                gettext("連番 %(seq)s 以降が失われています(チェーン先頭は連番 %(head)s)")
+                % {"seq": chained + 1, "head": head[0]},
                 seq=chained + 1,
             )
         )
     if head is not None and head != (chained, running_hash) and chained > 0:
         raise ChainBroken(
-            ChainBreak("head_mismatch", f"チェーン先頭が連番 {chained} と一致しません", seq=chained)
+            ChainBreak(
+                "head_mismatch",
+                gettext("チェーン先頭が連番 %(seq)s と一致しません") % {"seq": chained},
+                seq=chained,
+            )
         )
     orphan = (
         AuditEvent.objects.filter(link__isnull=True)
@@ -220,7 +258,8 @@ def _verify(report: VerificationReport, index: _CheckpointIndex, *, chunk_size: 
         raise ChainBroken(
             ChainBreak(
                 "event_unchained",
-                f"イベントID {orphan} がチェーンにも未連結の待ち行列にもありません",
+                gettext("イベントID %(event_id)s がチェーンにも未連結の待ち行列にもありません")
+                % {"event_id": orphan},
                 event_id=orphan,
             )
         )

@@ -1,4 +1,7 @@
-"""The auditors' views at /audit/ (SPEC §6, §9): read-only, Japanese, for the 監査 group only.
+"""The auditors' views at /audit/ (SPEC §6, §9): read-only, for the 監査 group only.
+
+The screens are Japanese; an auditor may switch them to English (the language form in
+templates/audit/base.html, Django's set_language view).
 
 Every view answers GET only. Searches, event details and exports are themselves audited
 (``audit.search``, ``audit.event_viewed``, ``audit.export``), as is a verification run
@@ -21,6 +24,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHt
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditPending
@@ -54,7 +59,7 @@ def auditor_required(view: View) -> View:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), reverse("admin:login"))
         if not is_auditor(request.user):
-            raise PermissionDenied("監査担当者のみ利用できます。")
+            raise PermissionDenied(gettext("監査担当者のみ利用できます。"))
         return view(request, *args, **kwargs)
 
     return require_GET(wrapper)
@@ -78,7 +83,7 @@ def _filters(form: Any) -> tuple[EventFilter, list[tuple[int, str, str]]]:
     resident_ids: tuple[int, ...] | None = None
     if data["resident"]:
         matched = residents_matching(query=data["resident"])
-        resident_ids = tuple(pk for pk, _, _ in matched)
+        resident_ids = tuple(pk for pk, _code, _name in matched)
     return (
         EventFilter(
             resident_ids=resident_ids,
@@ -196,21 +201,21 @@ class _Echo:
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 EXPORT_HEADER = [
-    "イベントID",
-    "連番",
-    "日時",
-    "実行者種別",
-    "実行者ID",
-    "実行者",
-    "操作",
-    "結果",
-    "理由",
-    "対象住民(内部ID)",
-    "交付番号",
-    "接続元",
-    "リクエストID",
-    "詳細",
-    "ハッシュ",
+    _("イベントID"),
+    _("連番"),
+    _("日時"),
+    _("実行者種別"),
+    _("実行者ID"),
+    _("実行者"),
+    _("操作"),
+    _("結果"),
+    _("理由"),
+    _("対象住民(内部ID)"),
+    _("交付番号"),
+    _("接続元"),
+    _("リクエストID"),
+    _("詳細"),
+    _("ハッシュ"),
 ]
 
 
@@ -219,10 +224,10 @@ def _cell(value: Any) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def _export_lines(filters: EventFilter) -> Iterator[str]:
+def _export_lines(filters: EventFilter, header: list[str]) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield "\ufeff"  # BOM: spreadsheet software then reads the Japanese text as UTF-8
-    yield writer.writerow(EXPORT_HEADER)
+    yield writer.writerow(header)
     for event in events_for_export(filters=filters):
         link = getattr(event, "link", None)
         yield writer.writerow(
@@ -261,7 +266,7 @@ def event_export(request: HttpRequest) -> HttpResponseBase:
             {"form": form, "rows": [], "searched": False, "nav": "search"},
             status=400,
         )
-    filters, _ = _filters(form)
+    filters = _filters(form)[0]
     with transaction.atomic():
         audit_record(
             actor=_actor(request),
@@ -271,7 +276,9 @@ def event_export(request: HttpRequest) -> HttpResponseBase:
             source=_source(request),
             request_id=_request_id(request),
         )
-    response = StreamingHttpResponse(_export_lines(filters), content_type="text/csv; charset=utf-8")
+    # The header is translated now, in the request's language, not when the server streams the rows.
+    header = [str(title) for title in EXPORT_HEADER]
+    response = StreamingHttpResponse(_export_lines(filters, header), content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'
     return response
@@ -349,10 +356,10 @@ def statistics(request: HttpRequest) -> HttpResponse:
         "date_from": date_from,
         "date_to": date_to,
         "sections": [
-            ("日別", bars(stats.by_day)),
-            ("証明書の種類別", bars(stats.by_type)),
-            ("コンビニチェーン別", bars(stats.by_chain)),
-            ("お断りの理由別", bars(stats.by_reason)),
+            (gettext("日別"), bars(stats.by_day)),
+            (gettext("証明書の種類別"), bars(stats.by_type)),
+            (gettext("コンビニチェーン別"), bars(stats.by_chain)),
+            (gettext("お断りの理由別"), bars(stats.by_reason)),
         ],
         "total_issued": sum(bar.issued for bar in stats.by_day),
         "total_refused": sum(bar.refused for bar in stats.by_day),

@@ -1,4 +1,5 @@
-"""Admin for clerks (Japanese): issuance records (search, filters, void), stops, fees, reports.
+"""Admin for clerks (Japanese by default, English available): issuance records (search, filters,
+void), stops, fees, reports.
 
 Every act goes through the services, so it is audited in the same transaction (SPEC §6): an
 issuance is voided with ``issuance_void`` (only with the void permission, always with a reason), a
@@ -23,6 +24,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from audit.admin_mixins import AuditedResidentDataAdminMixin
 from audit.services import Actor
@@ -50,7 +54,7 @@ class IssuedNumberInline(admin.TabularInline):
 class ChainFilter(admin.SimpleListFilter):
     """The store chain, through the kiosk issuance that made the record (kiosk_api owns that link)."""
 
-    title = "チェーン"
+    title = _("チェーン")
     parameter_name = "chain"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
@@ -64,7 +68,7 @@ class ChainFilter(admin.SimpleListFilter):
 
 
 class TerminalFilter(admin.SimpleListFilter):
-    title = "端末"
+    title = _("端末")
     parameter_name = "terminal"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
@@ -82,23 +86,23 @@ class TerminalFilter(admin.SimpleListFilter):
 
 class VoidReasonForm(forms.Form):
     reason = forms.CharField(
-        label="取消理由",
+        label=_("取消理由"),
         max_length=200,
-        error_messages={"required": "取消理由を入力してください。"},
+        error_messages={"required": _("取消理由を入力してください。")},
         widget=forms.TextInput(attrs={"size": 60}),
-        help_text="交付記録と監査ログに残ります(個人名は書かないでください)。",
+        help_text=_("交付記録と監査ログに残ります(個人名は書かないでください)。"),
     )
 
     def clean_reason(self) -> str:
         reason = str(self.cleaned_data["reason"]).strip()
         if not reason:
-            raise forms.ValidationError("取消理由を入力してください。")
+            raise forms.ValidationError(gettext("取消理由を入力してください。"))
         return reason
 
 
 class ReportForm(forms.Form):
-    month = forms.CharField(label="対象月(YYYY-MM)", required=False, max_length=10)
-    year = forms.IntegerField(label="対象年", required=False, min_value=2000, max_value=2100)
+    month = forms.CharField(label=_("対象月(YYYY-MM)"), required=False, max_length=10)
+    year = forms.IntegerField(label=_("対象年"), required=False, min_value=2000, max_value=2100)
 
     def clean_month(self) -> date | None:
         raw = str(self.cleaned_data.get("month") or "").strip()
@@ -108,7 +112,7 @@ class ReportForm(forms.Form):
             year, month = (int(part) for part in raw.split("-", 1))
             return date(year, month, 1)
         except ValueError:
-            raise forms.ValidationError("対象月は 2026-11 の形で入力してください。") from None
+            raise forms.ValidationError(gettext("対象月は 2026-11 の形で入力してください。")) from None
 
 
 @admin.register(IssuanceRecord)
@@ -125,7 +129,7 @@ class IssuanceRecordAdmin(AuditedResidentDataAdminMixin, admin.ModelAdmin):
     )
     list_filter = ("status", "cert_type", ChainFilter, TerminalFilter, "issued_at")
     search_fields = ("=numbers__number", "=holder_resident_code")
-    search_help_text = "交付番号または住民番号(完全一致)で検索します。"
+    search_help_text = _("交付番号または住民番号(完全一致)で検索します。")
     date_hierarchy = "issued_at"
     inlines = (IssuedNumberInline,)
     actions = ("void_selected",)
@@ -143,10 +147,18 @@ class IssuanceRecordAdmin(AuditedResidentDataAdminMixin, admin.ModelAdmin):
             ids.update(int(pk) for pk in record.printed_resident_ids)
         return sorted(ids)
 
-    @admin.display(description="交付番号")
+    @admin.display(description=_("交付番号"))
     def numbers_display(self, obj: IssuanceRecord) -> str:
         numbers = [n.number for n in obj.numbers.all()]
-        return numbers[0] if len(numbers) == 1 else f"{numbers[0]} 他{len(numbers) - 1}通" if numbers else ""
+        if not numbers:
+            return ""
+        if len(numbers) == 1:
+            return numbers[0]
+        others = len(numbers) - 1
+        return ngettext("%(first)s 他%(others)d通", "%(first)s 他%(others)d通", others) % {
+            "first": numbers[0],
+            "others": others,
+        }
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [field.name for field in IssuanceRecord._meta.fields]
@@ -165,7 +177,7 @@ class IssuanceRecordAdmin(AuditedResidentDataAdminMixin, admin.ModelAdmin):
         """係長 and the system administrator (saga_konbini/roles.py)."""
         return bool(request.user.has_perm(VOID_PERMISSION))
 
-    @admin.action(description="選択した交付を取り消す(理由を入力)", permissions=["void"])
+    @admin.action(description=_("選択した交付を取り消す(理由を入力)"), permissions=["void"])
     def void_selected(self, request: HttpRequest, queryset: QuerySet[IssuanceRecord]) -> HttpResponse | None:
         """First POST: ask for the reason. Second POST (``confirm``): void each through the service."""
         form = VoidReasonForm(request.POST if "confirm" in request.POST else None)
@@ -179,13 +191,18 @@ class IssuanceRecordAdmin(AuditedResidentDataAdminMixin, admin.ModelAdmin):
                 voided += 1
             self.message_user(
                 request,
-                f"{voided}件の交付を取り消しました。証明書の確認(/verify/)では「無効」と表示されます。",
+                ngettext(
+                    "%(count)d件の交付を取り消しました。証明書の確認(/verify/)では「無効」と表示されます。",
+                    "%(count)d件の交付を取り消しました。証明書の確認(/verify/)では「無効」と表示されます。",
+                    voided,
+                )
+                % {"count": voided},
                 messages.SUCCESS,
             )
             return None
         context = {
             **self.admin_site.each_context(request),
-            "title": "交付の取消",
+            "title": gettext("交付の取消"),
             "opts": self.model._meta,
             "records": list(queryset.prefetch_related("numbers")),
             "form": form,
@@ -207,7 +224,7 @@ class IssuanceRecordAdmin(AuditedResidentDataAdminMixin, admin.ModelAdmin):
 
     def _require_reports(self, request: HttpRequest) -> None:
         if not self.has_view_permission(request):
-            raise PermissionDenied("帳票を表示する権限がありません。")
+            raise PermissionDenied(gettext("帳票を表示する権限がありません。"))
 
     def reports_view(self, request: HttpRequest) -> HttpResponse:
         self._require_reports(request)
@@ -222,14 +239,18 @@ class IssuanceRecordAdmin(AuditedResidentDataAdminMixin, admin.ModelAdmin):
         monthly = reports.issuance_report_monthly(year=year)
         context = {
             **self.admin_site.each_context(request),
-            "title": "交付件数・手数料の集計",
+            "title": gettext("交付件数・手数料の集計"),
             "opts": self.model._meta,
             "form": form,
             "month": month,
             "year": year,
             "sections": [
-                (f"{month.year}年{month.month}月(日別)", daily, "day"),
-                (f"{year}年(月別)", monthly, "month"),
+                (
+                    gettext("%(month)s(日別)") % {"month": date_format(month, "YEAR_MONTH_FORMAT")},
+                    daily,
+                    "day",
+                ),
+                (gettext("%(year)s年(月別)") % {"year": year}, monthly, "month"),
             ],
             "chains": [(str(v), str(label)) for v, label in Terminal.Chain.choices],
             "settlement_url": reverse("admin:certificates_issuance_settlement"),
@@ -240,12 +261,12 @@ class IssuanceRecordAdmin(AuditedResidentDataAdminMixin, admin.ModelAdmin):
         self._require_reports(request)
         form = ReportForm(request.GET)
         if not form.is_valid() or form.cleaned_data["month"] is None:
-            messages.error(request, "対象月(YYYY-MM)を指定してください。")
+            messages.error(request, gettext("対象月(YYYY-MM)を指定してください。"))
             return HttpResponseRedirect(reverse("admin:certificates_issuance_reports"))
         month: date = form.cleaned_data["month"]
         chain = request.GET.get("chain") or None
         if chain is not None and chain not in Terminal.Chain.values:
-            messages.error(request, "チェーンの指定が正しくありません。")
+            messages.error(request, gettext("チェーンの指定が正しくありません。"))
             return HttpResponseRedirect(reverse("admin:certificates_issuance_reports"))
         body = reports.settlement_csv(month=month, chain=chain)
         # A BOM so that spreadsheet software in Japan opens the UTF-8 file without mojibake.
@@ -295,13 +316,18 @@ class IssuanceStopAdmin(AuditedResidentDataAdminMixin, admin.ModelAdmin):
         obj._state.adding = False
 
     # Lifting needs the change permission (係長): a clerk who may only view stops never sees it.
-    @admin.action(description="選択した交付停止を解除する", permissions=["change"])
+    @admin.action(description=_("選択した交付停止を解除する"), permissions=["change"])
     def lift_selected(self, request: HttpRequest, queryset: QuerySet[IssuanceStop]) -> None:
         lifted = 0
         for stop in queryset.filter(lifted_at__isnull=True):
             issuance_stop_lift(stop_id=stop.pk, actor=Actor.user(request.user))
             lifted += 1
-        self.message_user(request, f"{lifted}件の交付停止を解除しました。", messages.SUCCESS)
+        self.message_user(
+            request,
+            ngettext("%(count)d件の交付停止を解除しました。", "%(count)d件の交付停止を解除しました。", lifted)
+            % {"count": lifted},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(Fee)
@@ -314,7 +340,7 @@ class FeeAdmin(admin.ModelAdmin):
         # A past fee explains past issuances' fees: superseded by a newer row, never deleted.
         return bool(request.user.is_superuser)
 
-    @admin.display(description="本日の適用", boolean=True)
+    @admin.display(description=_("本日の適用"), boolean=True)
     def in_force(self, obj: Fee) -> bool:
         today = japan_today(timezone.now())
         latest = (

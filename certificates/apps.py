@@ -1,6 +1,7 @@
 from django.apps import AppConfig
+from django.utils.translation import pgettext_lazy
 
 
 class CertificatesConfig(AppConfig):
     name = "certificates"
-    verbose_name = "証明書"
+    verbose_name = pgettext_lazy("app", "証明書")

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 # The kiosk-facing codes a refusal may carry (SPEC §3). Everything sensitive is the generic one.
 NOT_AVAILABLE_AT_KIOSK = "NOT_AVAILABLE_AT_KIOSK"
 SEAL_NOT_REGISTERED = "SEAL_NOT_REGISTERED"
 NO_TAX_RECORD = "NO_TAX_RECORD"
 INVALID_REQUEST = "INVALID_REQUEST"
 
+# Japanese; translated when read (``message``), in the language of the request that reads them.
 REFUSAL_MESSAGES = {
-    NOT_AVAILABLE_AT_KIOSK: "この証明書はコンビニでは交付できません。窓口でご請求ください。",
-    SEAL_NOT_REGISTERED: "印鑑登録がありません。窓口でご確認ください。",
-    NO_TAX_RECORD: "ご請求の年度の税情報がありません。窓口でご確認ください。",
-    INVALID_REQUEST: "ご請求の内容に誤りがあります。",
+    NOT_AVAILABLE_AT_KIOSK: _("この証明書はコンビニでは交付できません。窓口でご請求ください。"),
+    SEAL_NOT_REGISTERED: _("印鑑登録がありません。窓口でご確認ください。"),
+    NO_TAX_RECORD: _("ご請求の年度の税情報がありません。窓口でご確認ください。"),
+    INVALID_REQUEST: _("ご請求の内容に誤りがあります。"),
 }
 
 
@@ -21,7 +24,7 @@ class CertificateRefused(Exception):
 
     ``code`` is what the kiosk may be told (SPEC §3); ``reason`` is the true reason, a machine code
     for the audit log only (it may reveal a support measure, a move-out, ...). The exception's
-    message is the Japanese kiosk message and never contains personal data.
+    message is the kiosk message (Japanese, or the active language's) and never contains personal data.
     """
 
     def __init__(self, code: str, reason: str) -> None:
@@ -33,7 +36,7 @@ class CertificateRefused(Exception):
 
     @property
     def message(self) -> str:
-        return REFUSAL_MESSAGES[self.code]
+        return str(REFUSAL_MESSAGES[self.code])
 
 
 class SubjectMismatch(CertificateRefused):

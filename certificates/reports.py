@@ -6,6 +6,9 @@ An issuance record links to its store chain through the kiosk API's ``KioskIssua
 production) is reported under 「不明」. Only ``printed`` issuances are billable: a voided issuance
 (print failed, or voided by a supervisor) owes no fee, and one still waiting for its print is not
 billed until the kiosk reports it printed.
+
+The report page's labels follow the clerk's language. The settlement CSV does not: it is read by the
+chains' and the city's accounting, so its header and labels are always the Japanese ones.
 """
 
 from __future__ import annotations
@@ -21,19 +24,23 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Count, OuterRef, Subquery, Sum
 from django.db.models.functions import TruncDate, TruncMonth
+from django.utils import translation
+from django.utils.formats import date_format
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from certificates.models import CertType, IssuanceRecord
 from kiosk_api.models import KioskIssuance, Terminal
 
 JAPAN = ZoneInfo("Asia/Tokyo")
 UNKNOWN_CHAIN = ""
-UNKNOWN_CHAIN_LABEL = "不明"
+UNKNOWN_CHAIN_LABEL = _("不明")
 
 
 def chain_label(chain: str) -> str:
     if chain in Terminal.Chain.values:
         return str(Terminal.Chain(chain).label)
-    return UNKNOWN_CHAIN_LABEL
+    return str(UNKNOWN_CHAIN_LABEL)
 
 
 @dataclass
@@ -125,13 +132,13 @@ def _report(*, start: date, end: date, by: str) -> IssuanceReport:
         while cursor <= end:
             keys.append(cursor)
             cursor = next_month(cursor)
-        labels = {k: f"{k.year}年{k.month}月" for k in keys}
-    shorts = {k: str(k.day) if by == "day" else f"{k.month}月" for k in keys}
+        labels = {k: date_format(k, "YEAR_MONTH_FORMAT") for k in keys}
+    shorts = {k: str(k.day) if by == "day" else date_format(k, "M") for k in keys}
     periods = {k: Tally(key=k.isoformat(), label=labels[k], short=shorts[k]) for k in keys}
     by_type = {t.value: Tally(key=t.value, label=str(t.label)) for t in CertType}
     by_chain: dict[str, Tally] = {}
     detail: dict[tuple[date, str, str], Tally] = {}
-    total = Tally(key="total", label="合計")
+    total = Tally(key="total", label=gettext("合計"))
     for row in _rows(start=start, end=end, by=by):
         period = _period_key(row["period"])
         chain = row["chain"] or UNKNOWN_CHAIN
@@ -235,29 +242,31 @@ SETTLEMENT_HEADER = ["対象月", "チェーン", "チェーンコード", "証�
 
 def settlement_csv(*, month: date, chain: str | None = None) -> str:
     """The settlement CSV for one month (one chain, or all): one line per chain and type, then a
-    subtotal per chain. Opened by spreadsheet software in Japan, hence the caller adds a BOM."""
-    rows = settlement_rows(month=month, chain=chain)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(SETTLEMENT_HEADER)
-    label = f"{month.year:04d}-{month.month:02d}"
-    subtotals: dict[str, list[int]] = {}
-    for row in rows:
-        writer.writerow(
-            [
-                label,
-                row.chain_label,
-                row.chain or "unknown",
-                row.cert_type_label,
-                row.issuances,
-                row.copies,
-                row.fees,
-            ]
-        )
-        subtotal = subtotals.setdefault(row.chain, [0, 0, 0])
-        subtotal[0] += row.issuances
-        subtotal[1] += row.copies
-        subtotal[2] += row.fees
-    for c, (n, copies, fees) in subtotals.items():
-        writer.writerow([label, chain_label(c), c or "unknown", "小計", n, copies, fees])
+    subtotal per chain. Opened by spreadsheet software in Japan, hence the caller adds a BOM.
+    Always in Japanese, whatever the clerk's language: other programs read it."""
+    with translation.override("ja"):
+        rows = settlement_rows(month=month, chain=chain)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer.writerow(SETTLEMENT_HEADER)
+        label = f"{month.year:04d}-{month.month:02d}"
+        subtotals: dict[str, list[int]] = {}
+        for row in rows:
+            writer.writerow(
+                [
+                    label,
+                    row.chain_label,
+                    row.chain or "unknown",
+                    row.cert_type_label,
+                    row.issuances,
+                    row.copies,
+                    row.fees,
+                ]
+            )
+            subtotal = subtotals.setdefault(row.chain, [0, 0, 0])
+            subtotal[0] += row.issuances
+            subtotal[1] += row.copies
+            subtotal[2] += row.fees
+        for c, (n, copies, fees) in subtotals.items():
+            writer.writerow([label, chain_label(c), c or "unknown", "小計", n, copies, fees])
     return buffer.getvalue()

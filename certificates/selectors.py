@@ -27,7 +27,7 @@ class VerificationAnswer:
 
     @property
     def cert_type_label(self) -> str:
-        return CertType(self.cert_type).label if self.cert_type else ""
+        return str(CertType(self.cert_type).label) if self.cert_type else ""
 
 
 UNKNOWN = VerificationAnswer(status="unknown")

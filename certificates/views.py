@@ -8,6 +8,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from audit.models import AuditEvent
@@ -16,7 +17,7 @@ from certificates.selectors import MAX_CODE_LENGTH, MAX_NUMBER_LENGTH, certifica
 from saga_konbini.cache import counter_bump
 
 RATE_WINDOW_SECONDS = 60
-ANSWER_LABELS = {"valid": "有効", "voided": "無効", "unknown": "該当なし"}
+ANSWER_LABELS = {"valid": _("有効"), "voided": _("無効"), "unknown": _("該当なし")}
 
 
 def verify_rate_limit() -> int:
@@ -26,11 +27,11 @@ def verify_rate_limit() -> int:
 
 class VerifyForm(forms.Form):
     number = forms.CharField(
-        label="交付番号", max_length=MAX_NUMBER_LENGTH, strip=True,
+        label=_("交付番号"), max_length=MAX_NUMBER_LENGTH, strip=True,
         widget=forms.TextInput(attrs={"placeholder": "41201-2026-00001234", "autocomplete": "off"}),
     )  # fmt: skip
     check_code = forms.CharField(
-        label="照合コード", max_length=MAX_CODE_LENGTH, strip=True,
+        label=_("照合コード"), max_length=MAX_CODE_LENGTH, strip=True,
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )  # fmt: skip
 

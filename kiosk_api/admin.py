@@ -1,4 +1,5 @@
-"""Admin for clerks (Japanese): terminals, maintenance windows, alerts, CRL state.
+"""Admin for clerks (Japanese by default, English available): terminals, maintenance windows,
+alerts, CRL state.
 
 Terminals are registered, rotated, suspended and revoked only through the services, so every step
 is audited and the token is shown once, in a message, never stored.
@@ -13,6 +14,9 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.functional import Promise
+from django.utils.translation import gettext, ngettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from audit.services import Actor, audit_record
 from kiosk_api import door, services
@@ -22,7 +26,10 @@ from kiosk_api.models import CrlSnapshot, KioskAlert, MaintenanceWindow, Termina
 def _show_token(request: HttpRequest, terminal: Terminal, token: str) -> None:
     messages.warning(
         request,
-        f"端末「{terminal}」のトークン(この画面でのみ表示されます。端末に設定してください): {token}",
+        gettext(
+            "端末「%(terminal)s」のトークン(この画面でのみ表示されます。端末に設定してください): %(token)s"
+        )
+        % {"terminal": terminal, "token": token},
     )
 
 
@@ -54,7 +61,8 @@ class TerminalAdmin(admin.ModelAdmin):
         obj.token_prefix = terminal.token_prefix
         _show_token(request, terminal, token)
 
-    def _apply(self, request: HttpRequest, queryset: QuerySet[Terminal], action: Any, done: str) -> None:
+    def _apply(self, request: HttpRequest, queryset: QuerySet[Terminal], action: Any, done: Promise) -> None:
+        """``done``: the success message, an ``ngettext_lazy`` counted by ``count``."""
         count = 0
         for terminal in queryset:
             try:
@@ -63,21 +71,30 @@ class TerminalAdmin(admin.ModelAdmin):
             except ValidationError as exc:
                 self.message_user(request, f"{terminal}: {' '.join(exc.messages)}", messages.ERROR)
         if count:
-            self.message_user(request, f"{count}台の端末を{done}しました。", messages.SUCCESS)
+            self.message_user(request, done % {"count": count}, messages.SUCCESS)
 
-    @admin.action(description="選択した端末を一時停止する")
+    @admin.action(description=_("選択した端末を一時停止する"))
     def suspend_selected(self, request: HttpRequest, queryset: QuerySet[Terminal]) -> None:
-        self._apply(request, queryset, services.terminal_suspend, "一時停止")
+        done = ngettext_lazy(
+            "%(count)d台の端末を一時停止しました。", "%(count)d台の端末を一時停止しました。", "count"
+        )
+        self._apply(request, queryset, services.terminal_suspend, done)
 
-    @admin.action(description="選択した端末の一時停止を解除する")
+    @admin.action(description=_("選択した端末の一時停止を解除する"))
     def reactivate_selected(self, request: HttpRequest, queryset: QuerySet[Terminal]) -> None:
-        self._apply(request, queryset, services.terminal_reactivate, "再開")
+        done = ngettext_lazy(
+            "%(count)d台の端末を再開しました。", "%(count)d台の端末を再開しました。", "count"
+        )
+        self._apply(request, queryset, services.terminal_reactivate, done)
 
-    @admin.action(description="選択した端末を廃止する(元に戻せません)")
+    @admin.action(description=_("選択した端末を廃止する(元に戻せません)"))
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[Terminal]) -> None:
-        self._apply(request, queryset, services.terminal_revoke, "廃止")
+        done = ngettext_lazy(
+            "%(count)d台の端末を廃止しました。", "%(count)d台の端末を廃止しました。", "count"
+        )
+        self._apply(request, queryset, services.terminal_revoke, done)
 
-    @admin.action(description="選択した端末のトークンを再発行する")
+    @admin.action(description=_("選択した端末のトークンを再発行する"))
     def rotate_selected(self, request: HttpRequest, queryset: QuerySet[Terminal]) -> None:
         for terminal in queryset:
             try:
@@ -100,11 +117,14 @@ class MaintenanceWindowAdmin(admin.ModelAdmin):
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
         # The year-end closure and the daily hours are rules, not rows: show them beside the windows.
         hours = settings.KONBINI_SERVICE_HOURS
+        if door.service_hours_parse(hours).always_open:
+            service_hours = gettext("終日(常時運用)")
+        else:
+            opens, closes = hours.strip().split("-", 1)
+            service_hours = gettext("%(opens)s〜%(closes)s") % {"opens": opens, "closes": closes}
         context = {
-            "service_hours": "終日(常時運用)"
-            if door.service_hours_parse(hours).always_open
-            else hours.replace("-", "〜"),
-            "year_end_closure": "毎年 12月29日〜1月3日",
+            "service_hours": service_hours,
+            "year_end_closure": gettext("毎年 12月29日〜1月3日"),
             **(extra_context or {}),
         }
         return super().changelist_view(request, context)

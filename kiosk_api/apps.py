@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import pgettext_lazy
 
 
 class KioskApiConfig(AppConfig):
     name = "kiosk_api"
-    verbose_name = "キオスク端末"
+    verbose_name = pgettext_lazy("app", "キオスク端末")
 
     def ready(self) -> None:
         # Registers the OpenAPI description of the terminal token (drf-spectacular extension).

@@ -18,6 +18,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from django.utils.translation import gettext
 
 API_PREFIX = "/api/kiosk/v1/"
 
@@ -71,10 +72,12 @@ def card_key_unlock(card: dict[str, Any], pin: str) -> CardKey:
 class KioskClient:
     """One kiosk terminal talking to one server. Holds no resident data between calls."""
 
-    def __init__(self, server: str, token: str, *, timeout: float = 30.0) -> None:
+    def __init__(self, server: str, token: str, *, timeout: float = 30.0, language: str = "") -> None:
         self.base = server.rstrip("/") + API_PREFIX
         self.token = token
         self.timeout = timeout
+        # Sent as Accept-Language when set: the API's messages come back in that language (SPEC §3).
+        self.language = language
 
     def _request(
         self,
@@ -88,6 +91,8 @@ class KioskClient:
         request.add_header("Authorization", f"Bearer {self.token}")
         if data is not None:
             request.add_header("Content-Type", "application/json")
+        if self.language:
+            request.add_header("Accept-Language", self.language)
         for name, value in (headers or {}).items():
             request.add_header(name, value)
         try:
@@ -102,7 +107,9 @@ class KioskClient:
             except (ValueError, KeyError, TypeError):
                 raise KioskApiError(exc.code, "HTTP_ERROR", raw[:200].decode("utf-8", "replace")) from None
         except urllib.error.URLError as exc:
-            raise KioskApiError(0, "CONNECTION_FAILED", f"サーバに接続できません: {exc.reason}") from None
+            raise KioskApiError(
+                0, "CONNECTION_FAILED", gettext("サーバに接続できません: %(reason)s") % {"reason": exc.reason}
+            ) from None
 
     def _json(self, method: str, path: str, body: dict[str, Any] | None = None, **kw: Any) -> Any:
         _status, raw, _headers = self._request(method, path, body, **kw)
@@ -128,7 +135,7 @@ class KioskClient:
         path = url.split(API_PREFIX, 1)[1] if API_PREFIX in url else url
         _status, pdf, _headers = self._request("GET", path)
         if hashlib.sha256(pdf).hexdigest() != issuance["sha256"]:
-            raise KioskApiError(0, "DIGEST_MISMATCH", "受け取った証明書データが壊れています。")
+            raise KioskApiError(0, "DIGEST_MISMATCH", gettext("受け取った証明書データが壊れています。"))
         return pdf
 
     def complete(self, issuance_id: int, outcome: str) -> dict[str, Any]:

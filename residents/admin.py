@@ -1,4 +1,5 @@
-"""The mirror for clerks: read-only (only the core-system feed writes it, SPEC §5), in Japanese.
+"""The mirror for clerks: read-only (only the core-system feed writes it, SPEC §5), in Japanese by
+default (English through the language switch).
 
 The My Number is never shown nor searchable. The ModelAdmins stay plain so that a mixin auditing
 clerks' views of resident data (SPEC §6) can be added in front of them.
@@ -12,6 +13,8 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from audit.admin_mixins import AuditedResidentDataAdminMixin
 from residents.models import CardLink, Household, Resident, SealRegistration, TaxAssessment, TaxPayment
@@ -70,12 +73,14 @@ class SealRegistrationAdmin(AuditedResidentDataAdminMixin, MirrorAdmin):
     exclude = ("seal_image_png",)
     readonly_fields = ("seal_image",)
 
-    @admin.display(description="印影")
+    @admin.display(description=_("印影"))
     def seal_image(self, obj: SealRegistration) -> str:
         if not obj.seal_image_png:
             return "-"
         encoded = base64.b64encode(bytes(obj.seal_image_png)).decode("ascii")
-        return format_html('<img src="data:image/png;base64,{}" alt="印影" style="max-width:160px">', encoded)
+        return format_html(
+            '<img src="data:image/png;base64,{}" alt="{}" style="max-width:160px">', encoded, gettext("印影")
+        )
 
 
 @admin.register(TaxAssessment)

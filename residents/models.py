@@ -9,62 +9,64 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 
 class Household(models.Model):
-    household_code = models.CharField("世帯番号", max_length=20, unique=True)
-    address = models.CharField("住所", max_length=200)
-    head_resident_code = models.CharField("世帯主の住民番号", max_length=20)
+    household_code = models.CharField(_("世帯番号"), max_length=20, unique=True)
+    address = models.CharField(_("住所"), max_length=200)
+    head_resident_code = models.CharField(_("世帯主の住民番号"), max_length=20)
 
     class Meta:
-        verbose_name = "世帯"
-        verbose_name_plural = "世帯"
+        verbose_name = _("世帯")
+        verbose_name_plural = pgettext_lazy("plural", "世帯")
 
     def __str__(self) -> str:
-        return f"世帯 {self.household_code}"
+        return gettext("世帯 %(code)s") % {"code": self.household_code}
 
 
 class Resident(models.Model):
     class Sex(models.TextChoices):
-        MALE = "male", "男"
-        FEMALE = "female", "女"
+        MALE = "male", _("男")
+        FEMALE = "female", _("女")
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "住民"
-        MOVING_OUT = "moving_out", "転出予定"
-        MOVED_OUT = "moved_out", "転出"
-        DECEASED = "deceased", "死亡"
-        ERASED = "erased", "職権消除"
+        ACTIVE = "active", _("住民")
+        MOVING_OUT = "moving_out", _("転出予定")
+        MOVED_OUT = "moved_out", _("転出")
+        DECEASED = "deceased", _("死亡")
+        ERASED = "erased", _("職権消除")
 
-    resident_code = models.CharField("住民票コード等(内部)", max_length=20, unique=True)
+    resident_code = models.CharField(_("住民票コード等(内部)"), max_length=20, unique=True)
     household = models.ForeignKey(
-        Household, on_delete=models.PROTECT, related_name="members", verbose_name="世帯"
+        Household, on_delete=models.PROTECT, related_name="members", verbose_name=_("世帯")
     )
-    family_name = models.CharField("氏", max_length=50)
-    given_name = models.CharField("名", max_length=50)
-    family_name_kana = models.CharField("氏(カナ)", max_length=100)
-    given_name_kana = models.CharField("名(カナ)", max_length=100)
-    birth_date = models.DateField("生年月日")
-    sex = models.CharField("性別", max_length=6, choices=Sex.choices)
-    relationship = models.CharField("続柄", max_length=20)
-    address = models.CharField("住所", max_length=200)
-    became_resident_on = models.DateField("住民となった年月日")
-    address_since = models.DateField("住所を定めた年月日")
-    previous_address = models.CharField("転入前住所", max_length=200, blank=True)
-    honseki = models.CharField("本籍", max_length=200, blank=True)
-    hittosha = models.CharField("筆頭者", max_length=100, blank=True)
+    family_name = models.CharField(_("氏"), max_length=50)
+    given_name = models.CharField(_("名"), max_length=50)
+    family_name_kana = models.CharField(_("氏(カナ)"), max_length=100)
+    given_name_kana = models.CharField(_("名(カナ)"), max_length=100)
+    birth_date = models.DateField(_("生年月日"))
+    sex = models.CharField(_("性別"), max_length=6, choices=Sex.choices)
+    relationship = models.CharField(_("続柄"), max_length=20)
+    address = models.CharField(_("住所"), max_length=200)
+    became_resident_on = models.DateField(_("住民となった年月日"))
+    address_since = models.DateField(_("住所を定めた年月日"))
+    previous_address = models.CharField(_("転入前住所"), max_length=200, blank=True)
+    honseki = models.CharField(_("本籍"), max_length=200, blank=True)
+    hittosha = models.CharField(_("筆頭者"), max_length=100, blank=True)
     # AES-GCM ciphertext bound to resident_code; see residents/crypto.py. Never shown anywhere.
-    my_number_encrypted = models.TextField("個人番号(暗号化)", editable=False)
-    status = models.CharField("状態", max_length=12, choices=Status.choices, db_index=True)
-    status_changed_on = models.DateField("異動日", null=True, blank=True)
-    adult_ward = models.BooleanField("成年被後見人", default=False)
-    support_measure = models.BooleanField("支援措置", default=False)
-    pending_change = models.BooleanField("異動中", default=False)
-    synced_at = models.DateTimeField("連携日時")
+    my_number_encrypted = models.TextField(_("個人番号(暗号化)"), editable=False)
+    status = models.CharField(_("状態"), max_length=12, choices=Status.choices, db_index=True)
+    status_changed_on = models.DateField(_("異動日"), null=True, blank=True)
+    adult_ward = models.BooleanField(_("成年被後見人"), default=False)
+    support_measure = models.BooleanField(_("支援措置"), default=False)
+    pending_change = models.BooleanField(_("異動中"), default=False)
+    synced_at = models.DateTimeField(_("連携日時"))
 
     class Meta:
-        verbose_name = "住民"
-        verbose_name_plural = "住民"
+        verbose_name = _("住民")
+        verbose_name_plural = pgettext_lazy("plural", "住民")
         indexes = [
             models.Index(fields=["family_name", "given_name"], name="resident_name_idx"),
             models.Index(fields=["family_name_kana", "given_name_kana"], name="resident_kana_idx"),
@@ -95,22 +97,22 @@ class Resident(models.Model):
 
 class SealRegistration(models.Model):
     class Status(models.TextChoices):
-        ACTIVE = "active", "登録中"
-        ABOLISHED = "abolished", "廃止"
+        ACTIVE = "active", _("登録中")
+        ABOLISHED = "abolished", _("廃止")
 
-    registration_number = models.CharField("登録番号", max_length=20, unique=True)
+    registration_number = models.CharField(_("登録番号"), max_length=20, unique=True)
     resident = models.ForeignKey(
-        Resident, on_delete=models.CASCADE, related_name="seal_registrations", verbose_name="住民"
+        Resident, on_delete=models.CASCADE, related_name="seal_registrations", verbose_name=_("住民")
     )
-    seal_image_png = models.BinaryField("印影(PNG)")
-    registered_on = models.DateField("登録日")
-    status = models.CharField("状態", max_length=10, choices=Status.choices)
-    abolished_on = models.DateField("廃止日", null=True, blank=True)
-    synced_at = models.DateTimeField("連携日時")
+    seal_image_png = models.BinaryField(_("印影(PNG)"))
+    registered_on = models.DateField(_("登録日"))
+    status = models.CharField(_("状態"), max_length=10, choices=Status.choices)
+    abolished_on = models.DateField(_("廃止日"), null=True, blank=True)
+    synced_at = models.DateTimeField(_("連携日時"))
 
     class Meta:
-        verbose_name = "印鑑登録"
-        verbose_name_plural = "印鑑登録"
+        verbose_name = _("印鑑登録")
+        verbose_name_plural = pgettext_lazy("plural", "印鑑登録")
         constraints = [
             # A person has at most one active registration (印鑑登録は一人一印).
             models.UniqueConstraint(
@@ -124,55 +126,55 @@ class SealRegistration(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"印鑑登録 {self.registration_number}"
+        return gettext("印鑑登録 %(number)s") % {"number": self.registration_number}
 
 
 class TaxAssessment(models.Model):
     resident = models.ForeignKey(
-        Resident, on_delete=models.CASCADE, related_name="tax_assessments", verbose_name="住民"
+        Resident, on_delete=models.CASCADE, related_name="tax_assessments", verbose_name=_("住民")
     )
-    fiscal_year = models.PositiveSmallIntegerField("年度")
-    address_on_jan1 = models.CharField("1月1日現在の住所", max_length=200)
-    declared = models.BooleanField("申告あり")
-    income = models.JSONField("所得(種類別)", default=dict)
-    total_income = models.BigIntegerField("合計所得金額")
-    deductions = models.JSONField("所得控除(種類別)", default=dict)
-    total_deductions = models.BigIntegerField("所得控除合計")
-    taxable_income = models.BigIntegerField("課税標準額")
-    municipal_income_levy = models.BigIntegerField("市民税所得割")
-    municipal_per_capita = models.BigIntegerField("市民税均等割")
-    prefectural_income_levy = models.BigIntegerField("県民税所得割")
-    prefectural_per_capita = models.BigIntegerField("県民税均等割")
-    total_tax = models.BigIntegerField("税額合計")
-    released_on = models.DateField("証明開始日", null=True, blank=True)
-    synced_at = models.DateTimeField("連携日時")
+    fiscal_year = models.PositiveSmallIntegerField(_("年度"))
+    address_on_jan1 = models.CharField(_("1月1日現在の住所"), max_length=200)
+    declared = models.BooleanField(_("申告あり"))
+    income = models.JSONField(_("所得(種類別)"), default=dict)
+    total_income = models.BigIntegerField(_("合計所得金額"))
+    deductions = models.JSONField(_("所得控除(種類別)"), default=dict)
+    total_deductions = models.BigIntegerField(_("所得控除合計"))
+    taxable_income = models.BigIntegerField(_("課税標準額"))
+    municipal_income_levy = models.BigIntegerField(_("市民税所得割"))
+    municipal_per_capita = models.BigIntegerField(_("市民税均等割"))
+    prefectural_income_levy = models.BigIntegerField(_("県民税所得割"))
+    prefectural_per_capita = models.BigIntegerField(_("県民税均等割"))
+    total_tax = models.BigIntegerField(_("税額合計"))
+    released_on = models.DateField(_("証明開始日"), null=True, blank=True)
+    synced_at = models.DateTimeField(_("連携日時"))
 
     class Meta:
-        verbose_name = "課税情報"
-        verbose_name_plural = "課税情報"
+        verbose_name = _("課税情報")
+        verbose_name_plural = pgettext_lazy("plural", "課税情報")
         constraints = [
             models.UniqueConstraint(fields=["resident", "fiscal_year"], name="tax_assessment_unique_year"),
             models.CheckConstraint(condition=Q(total_tax__gte=0), name="tax_assessment_tax_non_negative"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.fiscal_year}年度 課税"
+        return gettext("%(year)s年度 課税") % {"year": self.fiscal_year}
 
 
 class TaxPayment(models.Model):
     resident = models.ForeignKey(
-        Resident, on_delete=models.CASCADE, related_name="tax_payments", verbose_name="住民"
+        Resident, on_delete=models.CASCADE, related_name="tax_payments", verbose_name=_("住民")
     )
-    fiscal_year = models.PositiveSmallIntegerField("年度")
-    tax_item = models.CharField("税目", max_length=30)
-    assessed = models.BigIntegerField("課税額")
-    paid = models.BigIntegerField("納付額")
-    unpaid = models.BigIntegerField("未納額")
-    synced_at = models.DateTimeField("連携日時")
+    fiscal_year = models.PositiveSmallIntegerField(_("年度"))
+    tax_item = models.CharField(_("税目"), max_length=30)
+    assessed = models.BigIntegerField(_("課税額"))
+    paid = models.BigIntegerField(_("納付額"))
+    unpaid = models.BigIntegerField(_("未納額"))
+    synced_at = models.DateTimeField(_("連携日時"))
 
     class Meta:
-        verbose_name = "納税情報"
-        verbose_name_plural = "納税情報"
+        verbose_name = _("納税情報")
+        verbose_name_plural = pgettext_lazy("plural", "納税情報")
         constraints = [
             models.UniqueConstraint(
                 fields=["resident", "fiscal_year", "tax_item"], name="tax_payment_unique_item"
@@ -186,26 +188,26 @@ class TaxPayment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.fiscal_year}年度 {self.tax_item}"
+        return gettext("%(year)s年度 %(tax_item)s") % {"year": self.fiscal_year, "tax_item": self.tax_item}
 
 
 class CardLink(models.Model):
     """Maps a My Number card's user certificate (issuer + serial) to a resident (SPEC §4)."""
 
-    issuer = models.CharField("発行者", max_length=300)
-    serial = models.CharField("シリアル番号", max_length=64)
+    issuer = models.CharField(_("発行者"), max_length=300)
+    serial = models.CharField(_("シリアル番号"), max_length=64)
     resident = models.ForeignKey(
-        Resident, on_delete=models.CASCADE, related_name="card_links", verbose_name="住民"
+        Resident, on_delete=models.CASCADE, related_name="card_links", verbose_name=_("住民")
     )
-    active_from = models.DateField("利用開始日")
-    synced_at = models.DateTimeField("連携日時")
+    active_from = models.DateField(_("利用開始日"))
+    synced_at = models.DateTimeField(_("連携日時"))
 
     class Meta:
-        verbose_name = "カード紐付け"
-        verbose_name_plural = "カード紐付け"
+        verbose_name = _("カード紐付け")
+        verbose_name_plural = pgettext_lazy("plural", "カード紐付け")
         constraints = [
             models.UniqueConstraint(fields=["issuer", "serial"], name="card_link_unique_certificate"),
         ]
 
     def __str__(self) -> str:
-        return f"カード {self.serial}"
+        return gettext("カード %(serial)s") % {"serial": self.serial}

@@ -1,15 +1,18 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 
 from saga_konbini import health, metrics, roles
 
-admin.site.site_header = "佐賀市 証明書コンビニ交付 管理"
-admin.site.site_title = "佐賀市 コンビニ交付"
-admin.site.index_title = "業務メニュー"
+admin.site.site_header = _("佐賀市 証明書コンビニ交付 管理")
+admin.site.site_title = _("佐賀市 コンビニ交付")
+admin.site.index_title = _("業務メニュー")
 admin.site.has_permission = roles.admin_site_has_permission  # type: ignore[method-assign]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # The language switch of the screens (Japanese by default, English available): POST to set_language.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     # Prometheus (issue 7); answers only to METRICS_ALLOWED_IPS or the METRICS_TOKEN bearer.

@@ -1,5 +1,5 @@
 """The feed's book-keeping for clerks (SPEC §5: every batch's outcome is shown to clerks). Read-only:
-the feed alone writes these rows."""
+the feed alone writes these rows. Japanese by default, English available."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from audit.services import Actor
@@ -53,7 +55,7 @@ class BatchAdmin(ReadOnlyAdmin):
     search_fields = ("=number",)
     date_hierarchy = "received_at"
 
-    @admin.display(description="連携番号", ordering="number")
+    @admin.display(description=_("連携番号"), ordering="number")
     def number_display(self, obj: Batch) -> str:
         return f"{obj.number:010d}"
 
@@ -78,19 +80,32 @@ class BatchAdmin(ReadOnlyAdmin):
         try:
             result = sync_run(actor=Actor.user(request.user))
         except RetryLater as exc:
-            messages.error(request, f"受信フォルダに接続できません。時間をおいて再実行してください。({exc})")
+            messages.error(
+                request,
+                gettext("受信フォルダに接続できません。時間をおいて再実行してください。(%(error)s)")
+                % {"error": exc},
+            )
         except Misconfigured as exc:
-            messages.error(request, f"連携の設定に誤りがあります。システム管理者に連絡してください。({exc})")
+            messages.error(
+                request,
+                gettext("連携の設定に誤りがあります。システム管理者に連絡してください。(%(error)s)")
+                % {"error": exc},
+            )
         else:
             level = messages.WARNING if result.line_stopped else messages.SUCCESS
             applied = len(result.applied)
             text = (
-                f"{applied}件の連携バッチを適用しました。"
+                ngettext(
+                    "%(count)d件の連携バッチを適用しました。",
+                    "%(count)d件の連携バッチを適用しました。",
+                    applied,
+                )
+                % {"count": applied}
                 if applied
-                else "適用待ちの連携バッチはありません。"
+                else gettext("適用待ちの連携バッチはありません。")
             )
             if result.line_stopped:
-                text += f" 連携が停止しています: {result.message}"
+                text += " " + gettext("連携が停止しています: %(message)s") % {"message": result.message}
             messages.add_message(request, level, text)
         return HttpResponseRedirect(reverse("admin:sync_batch_changelist"))
 
@@ -111,11 +126,11 @@ def _dashboard(request: HttpRequest) -> dict[str, Any]:
 
 
 class UnresolvedFilter(admin.SimpleListFilter):
-    title = "解消状況"
+    title = _("解消状況")
     parameter_name = "unresolved"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "未解消"), ("no", "解消済")]
+        return [("yes", gettext("未解消")), ("no", gettext("解消済"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() == "yes":
@@ -154,7 +169,7 @@ class ResidentBlockAdmin(ReadOnlyAdmin):
     raw_id_fields = ("quarantined_record",)
     search_fields = ("=resident_code",)
 
-    @admin.display(description="理由コード")
+    @admin.display(description=_("理由コード"))
     def reason_code(self, obj: ResidentBlock) -> str:
         return obj.quarantined_record.reason_code
 

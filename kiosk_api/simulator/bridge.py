@@ -24,6 +24,8 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from kiosk_api.client import CardKey, KioskClient, WrongPin, card_key_unlock
 
@@ -34,32 +36,32 @@ TOKEN_FILE = "terminal.json"  # noqa: S105 (a file name, not a secret)
 CARD_NAME = re.compile(r"^(?P<scenario>[a-z0-9_]{1,40})-(?P<card_id>[0-9A-Za-z][0-9A-Za-z-]{0,63})\.json$")
 
 SCENARIO_LABELS = {
-    "ok": "すべての証明書を交付できる",
-    "ok_single": "単身世帯",
-    "no_seal": "印鑑登録なし",
-    "seal_abolished": "印鑑登録廃止",
-    "moving_out": "転出予定",
-    "moved_out": "転出済み",
-    "deceased": "死亡",
-    "support_measure": "支援措置対象",
-    "clerk_stop": "交付停止中",
-    "pending_change": "異動処理中",
-    "household_pending_change": "世帯員が異動処理中",
-    "no_tax_record": "税情報なし",
-    "under_15": "15歳未満",
-    "adult_ward": "成年被後見人",
-    "gaiji": "外字を含む氏名",
-    "linked_today": "本日カード紐付け",
-    "expired_cert": "電子証明書の有効期限切れ",
-    "revoked_cert": "電子証明書の失効",
-    "unlinked_cert": "カード紐付けなし",
-    "untrusted_cert": "信頼されていない認証局",
-    "other": "その他",
+    "ok": _("すべての証明書を交付できる"),
+    "ok_single": _("単身世帯"),
+    "no_seal": _("印鑑登録なし"),
+    "seal_abolished": _("印鑑登録廃止"),
+    "moving_out": _("転出予定"),
+    "moved_out": _("転出済み"),
+    "deceased": _("死亡"),
+    "support_measure": _("支援措置対象"),
+    "clerk_stop": _("交付停止中"),
+    "pending_change": _("異動処理中"),
+    "household_pending_change": _("世帯員が異動処理中"),
+    "no_tax_record": _("税情報なし"),
+    "under_15": _("15歳未満"),
+    "adult_ward": _("成年被後見人"),
+    "gaiji": _("外字を含む氏名"),
+    "linked_today": _("本日カード紐付け"),
+    "expired_cert": _("電子証明書の有効期限切れ"),
+    "revoked_cert": _("電子証明書の失効"),
+    "unlinked_cert": _("カード紐付けなし"),
+    "untrusted_cert": _("信頼されていない認証局"),
+    "other": _("その他"),
 }
 
 
 class CardError(Exception):
-    """A card problem to show on the kiosk screen (Japanese message)."""
+    """A card problem to show on the kiosk screen (its message in the screen's language)."""
 
 
 class CardNotFound(CardError):
@@ -86,7 +88,7 @@ class DemoCard:
 
     @property
     def scenario_label(self) -> str:
-        return SCENARIO_LABELS.get(self.scenario, self.scenario)
+        return str(SCENARIO_LABELS.get(self.scenario, self.scenario))
 
 
 def cards_dir() -> Path:
@@ -95,10 +97,10 @@ def cards_dir() -> Path:
 
 def _card_path(file_name: str) -> Path:
     if not CARD_NAME.match(file_name):
-        raise CardNotFound("カードを読み取れません。もう一度カードを選んでください。")
+        raise CardNotFound(gettext("カードを読み取れません。もう一度カードを選んでください。"))
     path = cards_dir() / file_name
     if not path.is_file():
-        raise CardNotFound("カードを読み取れません。もう一度カードを選んでください。")
+        raise CardNotFound(gettext("カードを読み取れません。もう一度カードを選んでください。"))
     return path
 
 
@@ -106,9 +108,9 @@ def _card_read(path: Path) -> dict[str, Any]:
     try:
         card = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise CardNotFound("カードを読み取れません。もう一度カードを選んでください。") from exc
+        raise CardNotFound(gettext("カードを読み取れません。もう一度カードを選んでください。")) from exc
     if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
-        raise CardNotFound("このカードは使用できません。")
+        raise CardNotFound(gettext("このカードは使用できません。"))
     return card
 
 
@@ -122,7 +124,7 @@ def _card_write(path: Path, card: dict[str, Any]) -> None:
 
 
 def demo_cards_list(*, per_scenario: int = 3) -> list[tuple[str, str, list[DemoCard]]]:
-    """The demo cards, a few per scenario label, as (scenario, Japanese label, cards), ``ok`` first.
+    """The demo cards, a few per scenario label, as (scenario, label, cards), ``ok`` first.
 
     Only the first few files of each scenario are opened: the demo folder holds thousands.
     """
@@ -152,7 +154,7 @@ def demo_cards_list(*, per_scenario: int = 3) -> list[tuple[str, str, list[DemoC
                 )
             )
         if cards:
-            result.append((scenario, SCENARIO_LABELS.get(scenario, scenario), cards))
+            result.append((scenario, str(SCENARIO_LABELS.get(scenario, scenario)), cards))
     return result
 
 
@@ -166,7 +168,9 @@ def demo_card_unlock(*, file_name: str, pin: str) -> CardKey:
     card = _card_read(path)
     if card.get("locked"):
         raise CardLocked(
-            "このカードは暗証番号の誤りが続いたためロックされています。市役所の窓口で解除してください。"
+            gettext(
+                "このカードは暗証番号の誤りが続いたためロックされています。市役所の窓口で解除してください。"
+            )
         )
     failures = int(card.get("pin_failures", 0))
     try:
@@ -180,13 +184,18 @@ def demo_card_unlock(*, file_name: str, pin: str) -> CardKey:
             card["locked"] = True
             _card_write(path, card)
             raise CardLocked(
-                "暗証番号が3回誤って入力されたため、カードがロックされました。市役所の窓口で解除してください。"
+                gettext(
+                    "暗証番号が3回誤って入力されたため、カードがロックされました。市役所の窓口で解除してください。"
+                )
             ) from None
         _card_write(path, card)
         remaining = PIN_TRIES - failures
-        raise PinRejected(
-            f"暗証番号が違います。あと{remaining}回誤るとカードがロックされます。", remaining=remaining
-        ) from None
+        message = ngettext(
+            "暗証番号が違います。あと%(remaining)d回誤るとカードがロックされます。",
+            "暗証番号が違います。あと%(remaining)d回誤るとカードがロックされます。",
+            remaining,
+        ) % {"remaining": remaining}
+        raise PinRejected(message, remaining=remaining) from None
     if failures:
         card["pin_failures"] = 0  # a right PIN resets the count, as on the real card
         _card_write(path, card)
@@ -199,11 +208,18 @@ def terminal_token() -> str:
         return str(data["token"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CardError(
-            "この端末は登録されていません(デモ端末のトークンがありません。seed_demo を実行してください)。"
+            gettext(
+                "この端末は登録されていません(デモ端末のトークンがありません。seed_demo を実行してください)。"
+            )
         ) from exc
 
 
 def api_client(*, request: HttpRequest) -> KioskClient:
-    """A kiosk API client for this request, as the demo terminal. Built per request: nothing shared."""
+    """A kiosk API client for this request, as the demo terminal. Built per request: nothing shared.
+
+    It speaks the language of this request's screen (LocaleMiddleware's choice), so that the API's
+    messages come back in the language the screen shows.
+    """
     base = settings.KIOSK_SIMULATOR_API_BASE or request.build_absolute_uri("/")
-    return KioskClient(base, terminal_token(), timeout=60.0)
+    language = getattr(request, "LANGUAGE_CODE", settings.LANGUAGE_CODE)
+    return KioskClient(base, terminal_token(), timeout=60.0, language=language)

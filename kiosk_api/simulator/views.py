@@ -21,7 +21,9 @@ from typing import Any
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.translation import gettext, pgettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -31,20 +33,20 @@ from kiosk_api.simulator import bridge
 
 STATE = "kiosk_simulator"
 TYPE_LABELS = {
-    "juminhyo": "住民票の写し",
-    "inkan": "印鑑登録証明書",
-    "shotoku_kazei": "所得課税証明書",
-    "nozei": "納税証明書",
+    "juminhyo": _("住民票の写し"),
+    "inkan": _("印鑑登録証明書"),
+    "shotoku_kazei": _("所得課税証明書"),
+    "nozei": _("納税証明書"),
 }
 UNAVAILABLE_LABELS = {
-    "NOT_AVAILABLE_AT_KIOSK": "コンビニでは交付できません。市役所の窓口でご請求ください。",
-    "SEAL_NOT_REGISTERED": "印鑑登録がありません。",
-    "NO_TAX_RECORD": "税情報がありません。",
+    "NOT_AVAILABLE_AT_KIOSK": _("コンビニでは交付できません。市役所の窓口でご請求ください。"),
+    "SEAL_NOT_REGISTERED": _("印鑑登録がありません。"),
+    "NO_TAX_RECORD": _("税情報がありません。"),
 }
 JUMINHYO_FLAGS = {
-    "show_relationship": "世帯主・続柄",
-    "show_honseki": "本籍・筆頭者",
-    "show_my_number": "個人番号",
+    "show_relationship": _("世帯主・続柄"),
+    "show_honseki": _("本籍・筆頭者"),
+    "show_my_number": _("個人番号"),
 }
 _STATIC = Path(__file__).resolve().parent / "static" / "kiosk_simulator"
 # The screen's font is the one the certificates embed (IPAex Gothic): the kiosk looks the same on
@@ -99,7 +101,8 @@ def _error(request: HttpRequest, message: str, *, code: str = "", status: int = 
 
 
 def _api_error(request: HttpRequest, exc: KioskApiError) -> HttpResponse:
-    """An API refusal on the kiosk screen: the server's Japanese message, then back to the start."""
+    """An API refusal on the kiosk screen: the server's message (in the screen's language, see
+    bridge.api_client), then back to the start."""
     _end_api_session(request, _state(request))
     return _error(request, exc.message, code=exc.code)
 
@@ -173,7 +176,9 @@ def pin(request: HttpRequest) -> HttpResponse:
         if not (len(entered) == 4 and entered.isascii() and entered.isdigit()):
             # Not a PIN at all (the pad only makes 4 digits): the card is not even asked, no try counted.
             return render(
-                request, "kiosk_simulator/pin.html", {"message": "暗証番号は数字4桁で入力してください。"}
+                request,
+                "kiosk_simulator/pin.html",
+                {"message": gettext("暗証番号は数字4桁で入力してください。")},
             )
         try:
             key = bridge.demo_card_unlock(file_name=state["card"], pin=entered)
@@ -211,7 +216,7 @@ def _offer_rows(offers: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "label": TYPE_LABELS.get(offer["type"], offer["type"]),
             "reason": ""
             if offer["available"]
-            else UNAVAILABLE_LABELS.get(offer["unavailable_code"], "交付できません。"),
+            else UNAVAILABLE_LABELS.get(offer["unavailable_code"], gettext("交付できません。")),
         }
         for offer in offers
     ]
@@ -235,37 +240,48 @@ def _offer(state: dict[str, Any], cert_type: str) -> dict[str, Any] | None:
     return None
 
 
-def _read_options(offer: dict[str, Any], data: Any) -> tuple[int, dict[str, Any], list[str], str]:
-    """The copies and options the form asked for, the lines to confirm, or an error message."""
+def _read_options(offer: dict[str, Any], data: Any) -> tuple[int, dict[str, Any], str]:
+    """The copies and options the form asked for, or an error message."""
     raw_copies = str(data.get("copies", "1"))
     copies = int(raw_copies) if raw_copies.isdigit() else 0
     if not 1 <= copies <= int(offer["max_copies"]):
-        return 0, {}, [], f"通数は1〜{offer['max_copies']}通で選んでください。"
-    summary: list[str] = []
+        return 0, {}, gettext("通数は1〜%(max)s通で選んでください。") % {"max": offer["max_copies"]}
     options: dict[str, Any] = {}
     if offer["type"] == "juminhyo":
-        members = offer.get("members") or []
-        refs = {m["member_ref"]: m["name"] for m in members}
+        refs = {m["member_ref"] for m in offer.get("members") or []}
         chosen = [ref for ref in data.getlist("members") if ref in refs]
         if data.get("scope") == "selected":
             if not chosen:
-                return 0, {}, [], "記載する方を選んでください。"
+                return 0, {}, gettext("記載する方を選んでください。")
             options.update(scope="selected", members=chosen)
-            summary.append("記載する方: " + "、".join(refs[ref] for ref in chosen))
         else:
             options["scope"] = "all"
-            summary.append("記載する方: 世帯全員")
-        for flag, label in JUMINHYO_FLAGS.items():
+        for flag in JUMINHYO_FLAGS:
             options[flag] = data.get(flag) == "on"
-            summary.append(f"{label}: {'記載する' if options[flag] else '記載しない'}")
     elif offer["type"] in ("shotoku_kazei", "nozei"):
         years = [int(y) for y in offer.get("fiscal_years") or []]
         raw_year = str(data.get("fiscal_year", ""))
         if not raw_year.isdigit() or int(raw_year) not in years:
-            return 0, {}, [], "年度を選んでください。"
+            return 0, {}, gettext("年度を選んでください。")
         options["fiscal_year"] = int(raw_year)
-        summary.append(f"年度: {raw_year}年度")
-    return copies, options, summary, ""
+    return copies, options, ""
+
+
+def _summary(offer: dict[str, Any], options: dict[str, Any]) -> list[str]:
+    """The chosen options as lines to confirm, built when shown: in the screen's current language."""
+    lines: list[tuple[object, object]] = []
+    if offer["type"] == "juminhyo":
+        if options["scope"] == "selected":
+            names = {m["member_ref"]: m["name"] for m in offer.get("members") or []}
+            persons = pgettext("list separator", "、").join(names[ref] for ref in options["members"])
+        else:
+            persons = gettext("世帯全員")
+        lines.append((gettext("記載する方"), persons))
+        for flag, label in JUMINHYO_FLAGS.items():
+            lines.append((label, gettext("記載する") if options[flag] else gettext("記載しない")))
+    elif "fiscal_year" in options:
+        lines.append((gettext("年度"), gettext("%(year)s年度") % {"year": options["fiscal_year"]}))
+    return [f"{label}: {value}" for label, value in lines]
 
 
 @simulator_view
@@ -277,13 +293,12 @@ def options(request: HttpRequest, state: dict[str, Any], cert_type: str) -> Http
         return redirect("kiosk_simulator:offers")
     message = ""
     if request.method == "POST":
-        copies, chosen, summary, message = _read_options(offer, request.POST)
+        copies, chosen, message = _read_options(offer, request.POST)
         if not message:
             state["pending"] = {
                 "type": cert_type,
                 "copies": copies,
                 "options": chosen,
-                "summary": summary,
                 "fee_total": int(offer["fee"]) * copies,
                 # One key per confirmed request: a double tap or a retry gets the same issuance (SPEC §3).
                 "idempotency_key": uuid.uuid4().hex,
@@ -306,7 +321,8 @@ def options(request: HttpRequest, state: dict[str, Any], cert_type: str) -> Http
 @_authenticated
 def confirm(request: HttpRequest, state: dict[str, Any]) -> HttpResponse:
     pending = state.get("pending")
-    if not pending:
+    offer = _offer(state, pending["type"]) if pending else None
+    if not pending or offer is None:
         return redirect("kiosk_simulator:offers")
     if request.method == "POST":
         if state.get("issuance"):
@@ -327,7 +343,12 @@ def confirm(request: HttpRequest, state: dict[str, Any]) -> HttpResponse:
         }
         _save(request, state)
         return redirect("kiosk_simulator:printing")
-    context = {"pending": pending, "label": TYPE_LABELS[pending["type"]], "holder": state["holder"]}
+    context = {
+        "pending": pending,
+        "label": TYPE_LABELS[pending["type"]],
+        "summary": _summary(offer, pending["options"]),
+        "holder": state["holder"],
+    }
     return render(request, "kiosk_simulator/confirm.html", context)
 
 
@@ -417,7 +438,8 @@ def _japan_time(value: str) -> str:
         return value
     if moment.tzinfo is not None:
         moment = timezone.localtime(moment)
-    return f"{moment.year}年{moment.month}月{moment.day}日 {moment:%H:%M}"
+    # A date format (Django's ``date`` letters), as the screen's language writes it.
+    return dateformat.format(moment, gettext("Y年n月j日 H:i"))
 
 
 @cache_control(max_age=3600)

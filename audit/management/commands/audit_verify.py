@@ -8,7 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import translation
+from django.utils.translation import gettext
 
 from audit.verification import chain_verify
 
@@ -26,20 +29,32 @@ class Command(BaseCommand):
         parser.add_argument("--chunk-size", type=int, default=5000, help="一度に読むイベント数")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # In the site's language (Japanese), whatever language the caller left active: Django runs
+        # a command in the active one, and a process that served an English request keeps it.
+        with translation.override(settings.LANGUAGE_CODE):
+            self._verify(options)
+
+    def _verify(self, options: dict[str, Any]) -> None:
         if options["chunk_size"] < 1:
-            raise CommandError("--chunk-size は 1 以上にしてください")
+            raise CommandError(gettext("--chunk-size は 1 以上にしてください"))
         report = chain_verify(checkpoint_dir=options["checkpoint_dir"], chunk_size=options["chunk_size"])
-        summary = (
-            f"検証したイベント: {report.events_checked} 件"
-            f" / チェックポイント: {report.checkpoints_checked} 件"
-            f" / 未連結(連結待ち): {report.pending} 件"
-        )
+        summary = gettext(
+            "検証したイベント: %(events)s 件 / チェックポイント: %(checkpoints)s 件"
+            " / 未連結(連結待ち): %(pending)s 件"
+        ) % {
+            "events": report.events_checked,
+            "checkpoints": report.checkpoints_checked,
+            "pending": report.pending,
+        }
         if report.first_break is not None:
             problem = report.first_break
             self.stderr.write(summary)
             where = f"seq={problem.seq}" if problem.seq is not None else f"event_id={problem.event_id}"
-            raise CommandError(f"監査ログの検証に失敗しました [{problem.code}] {where}: {problem.message}")
+            raise CommandError(
+                gettext("監査ログの検証に失敗しました [%(code)s] %(where)s: %(message)s")
+                % {"code": problem.code, "where": where, "message": problem.message}
+            )
         self.stdout.write(summary)
         self.stdout.write(
-            self.style.SUCCESS("監査ログは完全です(チェーンとチェックポイントを確認しました)。")
+            self.style.SUCCESS(gettext("監査ログは完全です(チェーンとチェックポイントを確認しました)。"))
         )

@@ -84,7 +84,7 @@ class Command(BaseCommand):
     @staticmethod
     def _describe(index: int, facts: dict[str, Any]) -> str:
         cert_type = str(facts.get("t", ""))
-        label = CertType(cert_type).label if cert_type in CertType.values else cert_type
+        label = str(CertType(cert_type).label) if cert_type in CertType.values else cert_type
         names = "、".join(str(person[0]) for person in facts.get("p", []) if person)
         parts = [
             f"{index}通目",
