@@ -3,6 +3,7 @@ the gunicorn configuration and the proxy configuration are checked as data."""
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import re
 import runpy
@@ -91,6 +92,24 @@ def test_gunicorn_config_loads_and_prepares_multiprocess_metrics(tmp_path, monke
     assert "%(q)s" not in config["access_log_format"]  # never the query string
     config["on_starting"](None)
     assert list(folder.iterdir()) == []  # a previous run's figures are not counted again
+
+
+def test_a_new_worker_is_warmed_and_frozen_before_it_serves(settings, tmp_path):
+    from certificates import glyphs, signing
+
+    settings.KONBINI_SIGNING_DIR = tmp_path / "signing"
+    signing._loaded_key_signer.cache_clear()
+    config = runpy.run_path(str(ROOT / "deploy" / "gunicorn.conf.py"))
+    try:
+        config["post_worker_init"](None)
+        # The fonts are parsed and the signer built: the first issuance does neither.
+        assert glyphs._fonts is not None
+        assert signing._loaded_key_signer.cache_info().currsize == 1
+        # What the process holds by now is out of the collector's reach.
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
+        signing._loaded_key_signer.cache_clear()
 
 
 def test_proxy_requires_terminal_certificates_on_the_api_and_hides_metrics():
