@@ -13,6 +13,7 @@ digits of SHA-256 over the raw public key.
 The signing key comes from ``AUDIT_SIGNING_KEY`` (PKCS#8 PEM) or the file named by
 ``AUDIT_SIGNING_KEY_FILE``; in development only, it is created once under ``VAR_DIR/secrets``.
 Verification may use ``AUDIT_PUBLIC_KEY`` / ``AUDIT_PUBLIC_KEY_FILE`` instead (no private key).
+Checkpoints signed by earlier keys verify with the retired public keys (audit/keyring.py).
 """
 
 from __future__ import annotations
@@ -41,11 +42,14 @@ from saga_konbini.env import env_secret
 CHECKPOINT_FILE_PATTERN = re.compile(r"checkpoint-(\d{12})\.json")
 
 
-def _new_private_key_pem() -> str:
-    key = Ed25519PrivateKey.generate()
+def private_key_pem(key: Ed25519PrivateKey) -> str:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode("ascii")
+
+
+def _new_private_key_pem() -> str:
+    return private_key_pem(Ed25519PrivateKey.generate())
 
 
 def checkpoint_private_key() -> Ed25519PrivateKey:

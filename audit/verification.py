@@ -4,7 +4,8 @@
 events), recomputes each event's canonical bytes and link hash, checks the resident index rows,
 feeds the Merkle frontier and, each time it reaches a checkpoint's size, checks that checkpoint as
 stored in the database and as written to ``AUDIT_CHECKPOINT_DIR`` (signature, size, root, last
-hash). It stops at the first break and names it: the event's ``seq`` and what is wrong. It reads
+hash) with the key that signed it, among the trusted ones (audit/keyring.py), in their order of
+use. It stops at the first break and names it: the event's ``seq`` and what is wrong. It reads
 only; it never seals, repairs or writes.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +22,8 @@ from django.conf import settings
 from django.utils.translation import gettext
 
 from audit.chain import DEFAULT_CHUNK, GENESIS_HASH, ChainBreak, ChainBroken, chain_links, check_links
-from audit.checkpoints import (
-    CHECKPOINT_FILE_PATTERN,
-    checkpoint_as_dict,
-    checkpoint_message,
-    checkpoint_public_key,
-    key_id_for,
-)
+from audit.checkpoints import CHECKPOINT_FILE_PATTERN, checkpoint_as_dict, checkpoint_message
+from audit.keyring import CheckpointKeyring, checkpoint_keyring
 from audit.merkle import MerkleFrontier
 from audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditPending
 
@@ -39,6 +35,8 @@ class VerificationReport:
     pending: int = 0
     last_checkpoint_size: int | None = None
     first_break: ChainBreak | None = None
+    # The keys that signed the checkpoints checked, in the order they took over.
+    key_ids: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -46,9 +44,16 @@ class VerificationReport:
 
 
 def _check_signed(
-    data: dict[str, Any], *, where: str, tree_size: int, root_hash: str, chain_hash: str, seq: int
-) -> None:
-    public_key = checkpoint_public_key()
+    data: dict[str, Any],
+    *,
+    keyring: CheckpointKeyring,
+    where: str,
+    tree_size: int,
+    root_hash: str,
+    chain_hash: str,
+    seq: int,
+) -> str:
+    """Check one checkpoint with the trusted key it names; returns that key's id."""
     try:
         message = checkpoint_message(
             tree_size=int(data["tree_size"]),
@@ -62,7 +67,9 @@ def _check_signed(
         raise ChainBroken(
             ChainBreak("checkpoint_malformed", gettext("%(where)s: 形式が不正です") % {"where": where}, seq)
         ) from exc
-    if data["key_id"] != key_id_for(public_key):
+    key_id = data["key_id"]
+    public_key = keyring.keys.get(key_id) if isinstance(key_id, str) else None
+    if public_key is None:
         raise ChainBroken(
             ChainBreak(
                 "checkpoint_unknown_key", gettext("%(where)s: 署名鍵が異なります") % {"where": where}, seq
@@ -100,12 +107,16 @@ def _check_signed(
                 seq,
             )
         )
+    return key_id
 
 
 class _CheckpointIndex:
-    """Which tree sizes have a checkpoint in the database, in files, or both."""
+    """Which tree sizes have a checkpoint in the database, in files, or both; checks each one with
+    the key that signed it, and that no key signs after its successor took over."""
 
     def __init__(self, checkpoint_dir: Path) -> None:
+        self.keyring = checkpoint_keyring()
+        self.key_ids_seen: list[str] = []
         self.db_sizes = dict(AuditCheckpoint.objects.values_list("tree_size", "pk"))
         self.files: dict[int, Path] = {}
         self.stray_files: list[Path] = []
@@ -117,6 +128,40 @@ class _CheckpointIndex:
                 elif path.suffix == ".json":
                     self.stray_files.append(path)
         self.sizes = sorted(set(self.db_sizes) | set(self.files))
+
+    def _check_checkpoint(
+        self, data: dict[str, Any], *, where: str, tree_size: int, root_hash: str, chain_hash: str, seq: int
+    ) -> None:
+        key_id = _check_signed(
+            data,
+            keyring=self.keyring,
+            where=where,
+            tree_size=tree_size,
+            root_hash=root_hash,
+            chain_hash=chain_hash,
+            seq=seq,
+        )
+        self._check_key_order(key_id, where=where, seq=seq)
+
+    def _check_key_order(self, key_id: str, *, where: str, seq: int) -> None:
+        """Checkpoints come in increasing size: their keys must never go back to an older one, which
+        only someone holding a retired (perhaps leaked) key would do."""
+        if self.key_ids_seen and key_id != self.key_ids_seen[-1]:
+            newest = self.key_ids_seen[-1]
+            if self.keyring.generation(key_id) < self.keyring.generation(newest):
+                raise ChainBroken(
+                    ChainBreak(
+                        "checkpoint_key_out_of_order",
+                        gettext(
+                            "%(where)s: 後継の署名鍵 %(newer)s に替わった後に、"
+                            "前の署名鍵 %(key_id)s で署名されています"
+                        )
+                        % {"where": where, "newer": newest, "key_id": key_id},
+                        seq,
+                    )
+                )
+        if key_id not in self.key_ids_seen:
+            self.key_ids_seen.append(key_id)
 
     def check(self, *, tree_size: int, root_hash: str, chain_hash: str) -> None:
         seq = tree_size
@@ -139,7 +184,7 @@ class _CheckpointIndex:
                 )
             )
         row = AuditCheckpoint.objects.get(pk=self.db_sizes[tree_size])
-        _check_signed(
+        self._check_checkpoint(
             checkpoint_as_dict(row),
             where=gettext("チェックポイント(件数 %(size)s, データベース)") % {"size": tree_size},
             tree_size=tree_size,
@@ -165,7 +210,7 @@ class _CheckpointIndex:
                     seq,
                 )
             )
-        _check_signed(
+        self._check_checkpoint(
             data,
             where=gettext("チェックポイント(件数 %(size)s, ファイル)") % {"size": tree_size},
             tree_size=tree_size,
@@ -181,6 +226,7 @@ def chain_verify(
     """Verify the whole log; the report names the first break, if any. Reads only."""
     report = VerificationReport(pending=AuditPending.objects.count())
     index = _CheckpointIndex(Path(checkpoint_dir or settings.AUDIT_CHECKPOINT_DIR))
+    report.key_ids = index.key_ids_seen
     if index.sizes:
         report.last_checkpoint_size = index.sizes[-1]
     try:

@@ -28,6 +28,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
+from audit.keyring import checkpoint_keyring
 from audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditPending
 from audit.selectors import (
     EventFilter,
@@ -291,6 +292,7 @@ def _chain_context() -> dict[str, Any]:
         "head": head,
         "pending": AuditPending.objects.count(),
         "checkpoint": AuditCheckpoint.objects.order_by("-tree_size").first(),
+        "keyring": checkpoint_keyring(),
     }
 
 

@@ -18,8 +18,9 @@ from audit.views import AUDITOR_GROUP
 def _audit_dirs(settings, tmp_path, monkeypatch):
     settings.VAR_DIR = tmp_path / "var"
     settings.AUDIT_CHECKPOINT_DIR = tmp_path / "audit-checkpoints"
-    monkeypatch.delenv("AUDIT_SIGNING_KEY", raising=False)
-    monkeypatch.delenv("AUDIT_SIGNING_KEY_FILE", raising=False)
+    for name in ("AUDIT_SIGNING_KEY", "AUDIT_PUBLIC_KEY", "AUDIT_RETIRED_PUBLIC_KEYS"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(f"{name}_FILE", raising=False)
     return settings
 
 

@@ -18,7 +18,7 @@ from django.db import connection
 from django.utils import translation
 
 from audit.chain import EVENT_FIELDS, GENESIS_HASH, ChainBreak, ChainBroken, check_links
-from audit.checkpoints import checkpoint_create
+from audit.checkpoints import checkpoint_create, checkpoint_public_key, key_id_for
 from audit.verification import chain_verify
 from tests.audit.conftest import triggers_disabled
 
@@ -217,8 +217,10 @@ def test_audit_verify_speaks_the_default_language(record_events):
     out = StringIO()
     with translation.override("en"):
         call_command("audit_verify", stdout=out)
+    key_id = key_id_for(checkpoint_public_key())
     assert out.getvalue().splitlines() == [
         "検証したイベント: 3 件 / チェックポイント: 0 件 / 未連結(連結待ち): 0 件",
+        f"現在の署名鍵: {key_id} / 信頼する退役鍵: 0 個 / チェックポイントの署名鍵: —",
         "監査ログは完全です(チェーンとチェックポイントを確認しました)。",
     ]
 
