@@ -4,7 +4,6 @@ data it shows (names, the language switch's own 日本語)."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +18,9 @@ from django.utils import translation
 from audit.services import Actor
 from certificates.errors import REFUSAL_MESSAGES, CertificateRefused
 from certificates.models import IssuedCertificateNumber
-from certificates.services import IssueRequest, certificate_issue, issuance_void
-from kiosk_api.services import terminal_register
+from certificates.services import issuance_void
 from residents.models import Resident
-from tests.certificates.factories import ResidentFactory, SealRegistrationFactory, jst
+from tests.certificates import test_verify as verify_fixtures
 from tests.kiosk_api import conftest as kiosk_fixtures
 from tests.kiosk_api.live import card_file, distinct_holder
 
@@ -33,6 +31,18 @@ key_pool = kiosk_fixtures.key_pool
 pki = kiosk_fixtures.pki
 _frozen_clock = kiosk_fixtures._frozen_clock
 _kiosk_settings = kiosk_fixtures._kiosk_settings
+# The web simulator's: its cards folder, the demo terminal's token file, the API on a live server.
+cards = kiosk_fixtures.cards
+demo_terminal = kiosk_fixtures.demo_terminal
+live_api = kiosk_fixtures.live_api
+# /verify/'s: an 印鑑登録証明書 issued on the frozen clock's day.
+issued = verify_fixtures.issued
+
+
+def _number_and_code(result: Any) -> tuple[str, str]:
+    number = result.certificate_numbers[0]
+    return number, IssuedCertificateNumber.objects.get(number=number).check_code
+
 
 SIM = "kiosk_simulator"
 VERIFY = "/verify/"
@@ -86,28 +96,6 @@ def _assert_japanese(response: Any) -> str:
 
 
 # --- the kiosk simulator -----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def cards(settings, tmp_path: Path) -> Path:
-    folder = tmp_path / "cards"
-    folder.mkdir()
-    settings.KIOSK_SIMULATOR_CARDS_DIR = folder
-    return folder
-
-
-@pytest.fixture
-def demo_terminal(cards: Path, db) -> None:
-    _terminal, token = terminal_register(
-        name="デモ端末", chain="familymart", store_code="F-0001", actor=Actor.job("test")
-    )
-    (cards / "terminal.json").write_text(json.dumps({"token": token}), encoding="utf-8")
-
-
-@pytest.fixture
-def live_api(settings, live_server) -> str:
-    settings.KIOSK_SIMULATOR_API_BASE = live_server.url
-    return str(live_server.url)
 
 
 @pytest.mark.django_db
@@ -269,18 +257,6 @@ def test_every_screen_of_a_visit_is_english_with_the_cookie(pki, cards, demo_ter
 # --- /verify/ -----------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def issued():
-    holder = ResidentFactory.create()
-    SealRegistrationFactory.create(resident=holder)
-    result = certificate_issue(
-        holder=holder, request=IssueRequest(cert_type="inkan", copies=1),
-        actor=Actor(kind="terminal", id="1", label="端末"), terminal_label="端末", now=jst(2026, 11, 26),
-    )  # fmt: skip
-    number = result.certificate_numbers[0]
-    return number, IssuedCertificateNumber.objects.get(number=number).check_code, result
-
-
 def _lookup(client: Client, number: str, code: str) -> Any:
     return client.post(VERIFY, {"number": number, "check_code": code}, REMOTE_ADDR="203.0.113.9")
 
@@ -293,7 +269,8 @@ def _type_label(response: Any) -> str:
 @pytest.mark.django_db
 @pytest.mark.parametrize("how", ["cookie", "header"])
 def test_the_verify_page_in_english(issued, how):
-    number, code, result = issued
+    result = issued
+    number, code = _number_and_code(result)
     client = _english_client(how)
     form = _assert_english(client.get(VERIFY))
     assert "Certificate number" in form and "Check code" in form and "Verify" in form
@@ -316,7 +293,7 @@ def test_the_verify_page_in_english(issued, how):
 
 @pytest.mark.django_db
 def test_the_verify_page_is_japanese_by_default(issued):
-    number, code, _result = issued
+    number, code = _number_and_code(issued)
     form = _assert_japanese(Client().get(VERIFY))
     assert "交付番号" in form and "照合コード" in form and "照合する" in form
     assert 'name="next" value="/verify/"' in form and 'value="en"' in form

@@ -20,6 +20,7 @@ from django.utils import translation
 from audit.checkpoints import checkpoint_create, key_id_for, private_key_pem
 from audit.keyring import checkpoint_keyring, public_key_pem
 from audit.verification import chain_verify
+from tests.audit.test_verify import run_verify
 
 
 class Key:
@@ -46,15 +47,6 @@ def sign_with(monkeypatch):
         monkeypatch.setenv("AUDIT_RETIRED_PUBLIC_KEYS", "".join(key.public_pem for key in retired))
 
     return configure
-
-
-def run_verify() -> tuple[int, str]:
-    out, err = StringIO(), StringIO()
-    try:
-        call_command("audit_verify", stdout=out, stderr=err)
-    except CommandError as exc:
-        return exc.returncode, out.getvalue() + err.getvalue() + str(exc)
-    return 0, out.getvalue()
 
 
 @pytest.mark.django_db

@@ -7,6 +7,7 @@ expiry rules are tested by travelling, never by sleeping.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -101,3 +102,28 @@ def other_api(db) -> APIClient:
 @pytest.fixture
 def anonymous() -> APIClient:
     return _client(None)
+
+
+# --- the web kiosk simulator -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def cards(settings, tmp_path: Path) -> Path:
+    folder = tmp_path / "cards"
+    folder.mkdir()
+    settings.KIOSK_SIMULATOR_CARDS_DIR = folder
+    return folder
+
+
+@pytest.fixture
+def demo_terminal(cards: Path, db) -> None:
+    _terminal, token = terminal_register(
+        name="デモ端末", chain="familymart", store_code="F-0001", actor=Actor.job("test")
+    )
+    (cards / "terminal.json").write_text(json.dumps({"token": token}), encoding="utf-8")
+
+
+@pytest.fixture
+def live_api(settings, live_server) -> str:
+    settings.KIOSK_SIMULATOR_API_BASE = live_server.url
+    return str(live_server.url)

@@ -12,38 +12,14 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
-from audit.services import Actor
 from certificates.models import IssuanceRecord
 from kiosk_api.models import KioskSession
-from kiosk_api.services import terminal_register
 from kiosk_api.simulator import bridge
 from residents.models import Resident
 from tests.kiosk_api.cards import Pki
 from tests.kiosk_api.live import card_file, distinct_holder, pdf_text
 
 SIM = "kiosk_simulator"
-
-
-@pytest.fixture
-def cards(settings, tmp_path: Path) -> Path:
-    folder = tmp_path / "cards"
-    folder.mkdir()
-    settings.KIOSK_SIMULATOR_CARDS_DIR = folder
-    return folder
-
-
-@pytest.fixture
-def demo_terminal(cards: Path, db) -> None:
-    _terminal, token = terminal_register(
-        name="デモ端末", chain="familymart", store_code="F-0001", actor=Actor.job("test")
-    )
-    (cards / "terminal.json").write_text(json.dumps({"token": token}), encoding="utf-8")
-
-
-@pytest.fixture
-def live_api(settings, live_server) -> str:
-    settings.KIOSK_SIMULATOR_API_BASE = live_server.url
-    return str(live_server.url)
 
 
 def _insert_card(client, card: Path):
