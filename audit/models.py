@@ -13,10 +13,14 @@ fails loudly in tests on SQLite too. The hash chain (``AuditChainLink``) and the
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from audit.chain import ChainBreak
 
 
 class AuditLogImmutableError(RuntimeError):
@@ -181,3 +185,57 @@ class AuditCheckpoint(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"checkpoint {self.tree_size} {self.root_hash[:12]}"
+
+
+class AuditVerificationRun(models.Model):
+    """One verification asked for on the auditors' chain page, run by ``audit_verify_task``.
+
+    Not part of the log: it tracks the job so the page can show its progress and result. The
+    outcome is also recorded in the log itself, as the ``audit.verify`` event.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("待機中")
+        RUNNING = "running", _("実行中")
+        OK = "ok", _("異常なし")
+        BROKEN = "broken", _("異常あり")
+        ERROR = "error", _("エラー")
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("依頼者")
+    )
+    requested_at = models.DateTimeField(_("依頼日時"), auto_now_add=True)
+    started_at = models.DateTimeField(_("開始日時"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("終了日時"), null=True, blank=True)
+    status = models.CharField(_("状態"), max_length=8, choices=Status.choices, default=Status.QUEUED)
+    # The break's message is worded in the language of the auditor who asked.
+    language = models.CharField(_("言語"), max_length=16)
+    events_checked = models.BigIntegerField(_("確認した記録"), default=0)
+    checkpoints_checked = models.IntegerField(_("確認したチェックポイント"), default=0)
+    pending = models.BigIntegerField(_("連結待ち"), default=0)
+    key_ids = models.JSONField(_("署名鍵ID"), default=list)
+    break_code = models.CharField(_("異常の種別"), max_length=64, blank=True)
+    break_seq = models.BigIntegerField(_("異常の連番"), null=True, blank=True)
+    break_event_id = models.BigIntegerField(_("異常のイベントID"), null=True, blank=True)
+    break_message = models.TextField(_("異常の内容"), blank=True)
+
+    class Meta:
+        verbose_name = _("改ざん検証の実行")
+        verbose_name_plural = _("改ざん検証の実行")
+
+    def __str__(self) -> str:
+        return f"verification {self.pk} {self.status}"
+
+    # ``ok`` and ``first_break`` make a finished run read like a VerificationReport, so the chain
+    # page shows both the same way.
+    @property
+    def ok(self) -> bool:
+        return self.status == self.Status.OK
+
+    @property
+    def first_break(self) -> ChainBreak | None:
+        from audit.chain import ChainBreak
+
+        if self.status != self.Status.BROKEN:
+            return None
+        return ChainBreak(self.break_code, self.break_message, self.break_seq, self.break_event_id)

@@ -17,11 +17,12 @@ from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import TruncDate
+from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from audit.models import AuditEvent, AuditEventResident
+from audit.models import AuditEvent, AuditEventResident, AuditVerificationRun
 
 # SPEC §9: the holder sees who accessed their data by role, never by a person's name.
 ACCESSOR_LABELS: dict[str, Promise] = {
@@ -302,3 +303,27 @@ def _chain_bars(rows: list[dict[str, Any]]) -> list[Bar]:
         entry = counts.setdefault(row["chain"], [0, 0])
         entry[0 if row["action"] == ISSUED_ACTION else 1] += row["n"]
     return [Bar(label, issued, refused) for label, (issued, refused) in counts.items()]
+
+
+# A verification still queued or running after this long has lost its worker (stopped or restarted
+# mid-run): it no longer blocks a new one, nor keeps the chain page refreshing.
+VERIFICATION_STALE_AFTER = timedelta(hours=1)
+
+
+def verification_run_in_progress() -> AuditVerificationRun | None:
+    """The verification asked for on the chain page that is still queued or running, if any."""
+    Status = AuditVerificationRun.Status
+    cutoff = timezone.now() - VERIFICATION_STALE_AFTER
+    return (
+        AuditVerificationRun.objects.filter(
+            Q(status=Status.QUEUED, requested_at__gte=cutoff)
+            | Q(status=Status.RUNNING, started_at__gte=cutoff)
+        )
+        .select_related("requested_by")
+        .order_by("-pk")
+        .first()
+    )
+
+
+def verification_run_latest() -> AuditVerificationRun | None:
+    return AuditVerificationRun.objects.select_related("requested_by").order_by("-pk").first()

@@ -19,13 +19,16 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from django.conf import settings
+from django.db import transaction
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from audit.chain import DEFAULT_CHUNK, GENESIS_HASH, ChainBreak, ChainBroken, chain_links, check_links
 from audit.checkpoints import CHECKPOINT_FILE_PATTERN, checkpoint_as_dict, checkpoint_message
 from audit.keyring import CheckpointKeyring, checkpoint_keyring
 from audit.merkle import MerkleFrontier
-from audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditPending
+from audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditPending, AuditVerificationRun
+from audit.services import Actor, audit_record
 
 
 @dataclass
@@ -309,3 +312,55 @@ def _verify(report: VerificationReport, index: _CheckpointIndex, *, chunk_size: 
                 event_id=orphan,
             )
         )
+
+
+def verification_run_execute(*, run_id: int) -> AuditVerificationRun | None:
+    """Run a verification asked for on the chain page, store its result and record ``audit.verify``.
+
+    Returns None when the run was not waiting (already claimed: a duplicate delivery of the task).
+    """
+    Status = AuditVerificationRun.Status
+    # Claim with a conditional UPDATE: of two deliveries of the same task, only one gets the row.
+    claimed = AuditVerificationRun.objects.filter(pk=run_id, status=Status.QUEUED).update(
+        status=Status.RUNNING, started_at=timezone.now()
+    )
+    if not claimed:
+        return None
+    run = AuditVerificationRun.objects.select_related("requested_by").get(pk=run_id)
+    try:
+        # The break's message is translated when it is built: word it in the language of the
+        # auditor who asked, who reads it on the chain page.
+        with translation.override(run.language):
+            report = chain_verify()
+        problem = report.first_break
+        run.status = Status.OK if problem is None else Status.BROKEN
+        run.finished_at = timezone.now()
+        run.events_checked = report.events_checked
+        run.checkpoints_checked = report.checkpoints_checked
+        run.pending = report.pending
+        run.key_ids = list(report.key_ids)
+        if problem is not None:
+            run.break_code = problem.code
+            run.break_seq = problem.seq
+            run.break_event_id = problem.event_id
+            run.break_message = problem.message
+        with transaction.atomic():
+            run.save()
+            audit_record(
+                actor=Actor.user(run.requested_by, kind=AuditEvent.ActorKind.AUDITOR),
+                action="audit.verify",
+                outcome=AuditEvent.Outcome.SUCCESS if problem is None else AuditEvent.Outcome.FAILURE,
+                reason=problem.code if problem else "",
+                payload={
+                    "events_checked": report.events_checked,
+                    "checkpoints_checked": report.checkpoints_checked,
+                    "break_seq": problem.seq if problem and problem.seq is not None else 0,
+                },
+            )
+    except Exception as exc:
+        # Only the exception's class: its text could carry data the run row must not keep.
+        AuditVerificationRun.objects.filter(pk=run_id).update(
+            status=Status.ERROR, finished_at=timezone.now(), break_code=type(exc).__name__[:64]
+        )
+        raise
+    return run

@@ -3,9 +3,11 @@
 The screens are Japanese; an auditor may switch them to English (the language form in
 templates/audit/base.html, Django's set_language view).
 
-Every view answers GET only. Searches, event details and exports are themselves audited
-(``audit.search``, ``audit.event_viewed``, ``audit.export``), as is a verification run
-(``audit.verify``); nothing else here writes anything.
+Every view answers GET only, but 「今すぐ検証する」 (a POST): it queues a verification of the whole
+chain, too long for a request once the log is large, for the Celery worker (``audit_verify_task``);
+the chain page shows its progress and result. Searches, event details and exports are themselves
+audited (``audit.search``, ``audit.event_viewed``, ``audit.export``), as is a verification run
+(``audit.verify``, by the task); nothing else here writes anything.
 """
 
 from __future__ import annotations
@@ -15,21 +17,29 @@ import json
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
+from django.conf import settings
+from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from audit.keyring import checkpoint_keyring
-from audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditPending
+from audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditPending, AuditVerificationRun
 from audit.selectors import (
     EventFilter,
     accessor_label,
@@ -38,6 +48,8 @@ from audit.selectors import (
     events_page,
     issuance_statistics,
     residents_matching,
+    verification_run_in_progress,
+    verification_run_latest,
 )
 from audit.services import Actor, audit_record
 from saga_konbini import roles
@@ -52,7 +64,7 @@ def is_auditor(user: Any) -> bool:
     return bool(user.is_authenticated and user.is_active and user.groups.filter(name=AUDITOR_GROUP).exists())
 
 
-def auditor_required(view: View) -> View:
+def _auditors_only(view: View) -> View:
     """Anonymous: to the login page. Signed in but not an auditor (even staff): 403."""
 
     @wraps(view)
@@ -63,7 +75,17 @@ def auditor_required(view: View) -> View:
             raise PermissionDenied(gettext("監査担当者のみ利用できます。"))
         return view(request, *args, **kwargs)
 
-    return require_GET(wrapper)
+    return wrapper
+
+
+def auditor_required(view: View) -> View:
+    """For auditors only, and GET only: reading changes nothing."""
+    return require_GET(_auditors_only(view))
+
+
+def auditor_post_required(view: View) -> View:
+    """For auditors only, and POST only (CSRF-protected): an action, never started by a link."""
+    return require_POST(_auditors_only(view))
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -287,12 +309,18 @@ def event_export(request: HttpRequest) -> HttpResponseBase:
 
 def _chain_context() -> dict[str, Any]:
     head = AuditChainHead.objects.filter(pk=1).first()
+    in_progress = verification_run_in_progress()
+    run = in_progress or verification_run_latest()
     return {
         "nav": "chain",
         "head": head,
         "pending": AuditPending.objects.count(),
         "checkpoint": AuditCheckpoint.objects.order_by("-tree_size").first(),
         "keyring": checkpoint_keyring(),
+        "run": run,
+        "running": in_progress is not None,
+        # A finished run reads like a VerificationReport (audit/models.py): the page shows its result.
+        "report": run if run and run.status in (run.Status.OK, run.Status.BROKEN) else None,
     }
 
 
@@ -301,28 +329,21 @@ def chain_status(request: HttpRequest) -> HttpResponse:
     return render(request, "audit/chain.html", _chain_context())
 
 
-@auditor_required
-def chain_verify_now(request: HttpRequest) -> HttpResponse:
-    """Run the full verification (read-only) and record that it was run, with its result."""
-    from audit.verification import chain_verify
+@auditor_post_required
+def chain_verify_now(request: HttpRequest) -> HttpResponseBase:
+    """Queue a full verification (read-only) unless one is under way; the task records ``audit.verify``."""
+    from audit.tasks import audit_verify_task
 
-    report = chain_verify()
-    problem = report.first_break
-    with transaction.atomic():
-        audit_record(
-            actor=_actor(request),
-            action="audit.verify",
-            outcome=AuditEvent.Outcome.SUCCESS if problem is None else AuditEvent.Outcome.FAILURE,
-            reason=problem.code if problem else "",
-            payload={
-                "events_checked": report.events_checked,
-                "checkpoints_checked": report.checkpoints_checked,
-                "break_seq": problem.seq if problem and problem.seq is not None else 0,
-            },
-            source=_source(request),
-            request_id=_request_id(request),
-        )
-    return render(request, "audit/chain.html", {**_chain_context(), "report": report})
+    # Two auditors pressing at the same moment may queue two runs: harmless, both only read.
+    if verification_run_in_progress() is None:
+        with transaction.atomic():
+            run = AuditVerificationRun.objects.create(
+                # auditor_post_required lets only a signed-in auditor through.
+                requested_by=cast(User, request.user),
+                language=translation.get_language() or settings.LANGUAGE_CODE,
+            )
+            transaction.on_commit(lambda: audit_verify_task.delay(run.pk))
+    return HttpResponseRedirect(reverse("audit:chain"), status=303)
 
 
 @auditor_required

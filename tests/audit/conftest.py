@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
 from django.db import connection
+from django.test import Client
+from django.urls import reverse
 
 from audit.models import AuditEvent
 from audit.services import Actor, audit_record
@@ -75,3 +78,20 @@ def auditor(db) -> User:
 @pytest.fixture
 def clerk(db) -> User:
     return User.objects.create_user("shokuin", password="shokuin-password-123", is_staff=True)
+
+
+@pytest.fixture
+def verify_now(monkeypatch, django_capture_on_commit_callbacks) -> Callable[..., Any]:
+    """Press 「今すぐ検証する」 and run the queued task at once, as the worker would (the real task,
+    called directly instead of through the broker); returns the chain page the POST redirects to."""
+    from audit.tasks import audit_verify_task
+
+    monkeypatch.setattr(audit_verify_task, "delay", lambda run_id: audit_verify_task(run_id))
+
+    def verify(client: Client, **headers: Any) -> Any:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(reverse("audit:chain_verify"), **headers)
+        assert response.status_code == 303 and response["Location"] == reverse("audit:chain")
+        return client.get(response["Location"], **headers)
+
+    return verify

@@ -95,12 +95,17 @@ def _auditor_session(browser: Browser, live_server) -> None:
     assert rows[0][6] == "操作"
     assert "kiosk.issuance_created" in [row[6] for row in rows[1:]]
 
-    # Read-only: no page offers a form that posts (but the language switch, which only sets the
-    # language cookie), and a forged POST is refused.
-    for path in ("/audit/", "/audit/chain/", "/audit/statistics/"):
+    # Read-only: no page offers a form that posts but the language switch, which only sets the
+    # language cookie, and the chain page's 「今すぐ検証する」, which queues a verification that only
+    # reads the records; a forged POST is refused.
+    for path, forms in (
+        ("/audit/", ["/i18n/setlang/"]),
+        ("/audit/chain/", ["/i18n/setlang/", "/audit/chain/verify/"]),
+        ("/audit/statistics/", ["/i18n/setlang/"]),
+    ):
         page.goto(f"{live_server.url}{path}")
         posting = page.locator("form[method=post], form[method=POST]")
-        assert [posting.nth(i).get_attribute("action") for i in range(posting.count())] == ["/i18n/setlang/"]
+        assert [posting.nth(i).get_attribute("action") for i in range(posting.count())] == forms
     refused = context.request.post(f"{live_server.url}/audit/", form={"resident": "x"})
     assert refused.status in (403, 405)
     context.close()

@@ -120,7 +120,6 @@ def screens(events: dict[str, AuditEvent]) -> list[tuple[str, dict[str, str]]]:
         (reverse("audit:event_detail", args=[events["sync"].pk]), {}),
         (reverse("audit:event_detail", args=[events["pending"].pk]), {}),
         (reverse("audit:chain"), {}),
-        (reverse("audit:chain_verify"), {}),
         (reverse("audit:statistics"), {}),
         (reverse("audit:statistics"), {"date_from": "2026-11-20", "date_to": "2026-11-01"}),
         (reverse("audit:statistics"), {"date_from": "2026-01-01", "date_to": "2027-06-30"}),
@@ -208,12 +207,12 @@ def test_event_detail_of_an_unchained_event_in_english(auditor_client, events):
     assert japanese_left(lost) == []
 
 
-def test_chain_screens_in_both_languages(auditor_client, events):
+def test_chain_screens_in_both_languages(auditor_client, events, verify_now):
     checkpoint_create()
 
     ja = japanese(auditor_client, reverse("audit:chain"))
     en = english(auditor_client, reverse("audit:chain"))
-    verified = english(auditor_client, reverse("audit:chain_verify"))
+    verified = verify_now(auditor_client, HTTP_ACCEPT_LANGUAGE="en").content.decode()
 
     # The checkpoint seals the pending event too: four events in the chain.
     assert "4 件(最終ハッシュ" in ja and "作成/4 件を証明" in ja
@@ -230,12 +229,12 @@ def test_empty_chain_in_english(auditor_client):
     assert japanese_left(page) == []
 
 
-def test_a_broken_chain_is_reported_in_english(auditor_client, events):
+def test_a_broken_chain_is_reported_in_english(auditor_client, events, verify_now):
     refused = events["refused"]
     with triggers_disabled("audit_auditevent"), connection.cursor() as cursor:
         cursor.execute("UPDATE audit_auditevent SET reason = '' WHERE id = %s", [refused.pk])
 
-    response = auditor_client.get(reverse("audit:chain_verify"), HTTP_ACCEPT_LANGUAGE="en")
+    response = verify_now(auditor_client, HTTP_ACCEPT_LANGUAGE="en")
     page = response.content.decode()
 
     assert "Tampering or missing records detected." in page and "event_altered" in page
@@ -326,17 +325,16 @@ def test_the_switch_in_the_header_sets_the_cookie_and_returns_to_the_page(audito
     assert '<html lang="ja">' in page and "該当した住民" in page
 
 
-def test_the_problem_found_follows_the_language(auditor_client, events):
+def test_the_problem_found_follows_the_language(auditor_client, events, verify_now):
     issued = events["issued"]
     seq = AuditChainLink.objects.get(event=issued).seq
     with triggers_disabled("audit_auditeventresident"), connection.cursor() as cursor:
         cursor.execute("DELETE FROM audit_auditeventresident WHERE event_id = %s", [issued.pk])
-    url = reverse("audit:chain_verify")
 
-    en = english(auditor_client, url)
-    ja = japanese(auditor_client, url)
+    en = verify_now(auditor_client, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    ja = verify_now(auditor_client).content.decode()
     auditor_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
-    by_cookie = auditor_client.get(url).content.decode()
+    by_cookie = verify_now(auditor_client).content.decode()
 
     assert f"連番 {seq}(イベントID {issued.pk}): 対象住民の索引が記録内容と一致しません" in ja
     english_problem = (

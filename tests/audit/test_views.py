@@ -20,7 +20,6 @@ AUDIT_URLS: list[tuple[str, dict[str, int]]] = [
     ("audit:search", {}),
     ("audit:export", {}),
     ("audit:chain", {}),
-    ("audit:chain_verify", {}),
     ("audit:statistics", {}),
 ]
 
@@ -199,7 +198,9 @@ def test_csv_export_streams_matching_events_and_is_audited(client, auditor, resi
     assert export.resident_ids == [hanako.pk] and export.actor_kind == "auditor"
 
 
-def test_chain_status_and_verify_now_change_nothing_but_their_own_event(client, auditor, residents):
+def test_chain_status_and_verify_now_change_nothing_but_their_own_event(
+    client, auditor, residents, verify_now
+):
     checkpoint_create()
     client.force_login(auditor)
     events_before = list(AuditEvent.objects.order_by("pk").values_list("pk", "action"))
@@ -207,7 +208,7 @@ def test_chain_status_and_verify_now_change_nothing_but_their_own_event(client, 
     checkpoints_before = list(AuditCheckpoint.objects.values_list("tree_size", "root_hash"))
 
     status = client.get(reverse("audit:chain"))
-    verified = client.get(reverse("audit:chain_verify"))
+    verified = verify_now(client)
 
     assert status.status_code == 200 and "最新のチェックポイント" in status.content.decode()
     assert "異常はありません" in verified.content.decode()
@@ -221,7 +222,7 @@ def test_chain_status_and_verify_now_change_nothing_but_their_own_event(client, 
     assert list(AuditCheckpoint.objects.values_list("tree_size", "root_hash")) == checkpoints_before
 
 
-def test_verify_now_reports_the_first_break(client, auditor, residents):
+def test_verify_now_reports_the_first_break(client, auditor, residents, verify_now):
     event = AuditEvent.objects.get(action="kiosk.issuance_refused")
     seq = AuditChainLink.objects.get(event=event).seq
     with triggers_disabled("audit_auditevent"):
@@ -231,7 +232,7 @@ def test_verify_now_reports_the_first_break(client, auditor, residents):
             cursor.execute("UPDATE audit_auditevent SET reason = '' WHERE id = %s", [event.pk])
     client.force_login(auditor)
 
-    html = client.get(reverse("audit:chain_verify")).content.decode()
+    html = verify_now(client).content.decode()
 
     assert "改ざんまたは欠落を検出しました" in html
     assert f"連番 {seq}" in html
