@@ -14,6 +14,7 @@ from typing import Any
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 
+from audit.request_context import client_address, request_id_of
 from audit.services import Actor, audit_record
 
 
@@ -51,8 +52,8 @@ class AuditedResidentDataAdminMixin:
                 action=action,
                 resident_ids=self.audit_resident_ids(objects),
                 payload={"model": model._meta.label_lower, **payload},
-                source=str(request.META.get("REMOTE_ADDR", ""))[:64],
-                request_id=str(request.headers.get("X-Request-ID", ""))[:64],
+                source=client_address(request),
+                request_id=request_id_of(request),
             )
 
     def changelist_view(

@@ -40,6 +40,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audit.keyring import checkpoint_keyring
 from audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditPending, AuditVerificationRun
+from audit.request_context import client_address, request_id_of
 from audit.selectors import (
     EventFilter,
     accessor_label,
@@ -93,11 +94,11 @@ def _actor(request: HttpRequest) -> Actor:
 
 
 def _source(request: HttpRequest) -> str:
-    return str(request.META.get("REMOTE_ADDR", ""))[:64]
+    return client_address(request)
 
 
 def _request_id(request: HttpRequest) -> str:
-    return str(request.headers.get("X-Request-ID", ""))[:64]
+    return request_id_of(request)
 
 
 def _filters(form: Any) -> tuple[EventFilter, list[tuple[int, str, str]]]:

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from audit.models import AuditEvent
+from audit.request_context import client_address
 from audit.services import Actor, audit_record
 from certificates.selectors import MAX_CODE_LENGTH, MAX_NUMBER_LENGTH, certificate_verify_lookup
 from saga_konbini.cache import counter_bump
@@ -36,11 +37,6 @@ class VerifyForm(forms.Form):
     )  # fmt: skip
 
 
-def _client_ip(request: HttpRequest) -> str:
-    # REMOTE_ADDR as the WSGI server reports it (the deployment's proxy sets it, see deploy/).
-    return str(request.META.get("REMOTE_ADDR", ""))[:64]
-
-
 def _over_limit(ip: str) -> tuple[bool, bool]:
     """(over the limit, first request over it in this window): a fixed one-minute window per IP."""
     count = counter_bump(f"certificates:verify:rate:{ip}", RATE_WINDOW_SECONDS)
@@ -53,7 +49,7 @@ def verify_page(request: HttpRequest) -> HttpResponse:
     """GET: the form. POST: the answer 有効 / 無効 / 該当なし, with type and issue date only."""
     if request.method == "GET":
         return render(request, "certificates/verify.html", _context(form=VerifyForm()))
-    ip = _client_ip(request)
+    ip = client_address(request)
     over, first_over = _over_limit(ip)
     if over:
         if first_over:

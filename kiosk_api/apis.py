@@ -24,6 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.request_context import client_address
 from kiosk_api import door, services
 from kiosk_api.auth import TerminalTokenAuthentication
 from kiosk_api.errors import ERRORS, KioskError
@@ -108,7 +109,7 @@ class KioskApiView(APIView):
         return services.CallContext(
             terminal=terminal,
             now=timezone.now(),
-            source=str(request.META.get("REMOTE_ADDR", ""))[:64],
+            source=client_address(request),
             request_id=str(request.META.get("KIOSK_REQUEST_ID", ""))[:64],
         )
 

@@ -7,6 +7,7 @@ In development a missing secret is generated once into the local var/ folder, ne
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
 import secrets
 from collections.abc import Callable
@@ -52,6 +53,17 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_networks(name: str, default: list[str]) -> list[str]:
+    """A comma-separated list of addresses or CIDR networks; an entry that is neither stops start-up."""
+    entries = env_list(name, default)
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {entry!r} is not an address or a network (CIDR)") from None
+    return entries
 
 
 def env_secret(name: str, *, dev_file: Path | None, make: Callable[[], str] | None = None) -> str:

@@ -43,6 +43,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from audit.request_context import client_address
+
 logger = logging.getLogger(__name__)
 
 # Buckets for kiosk calls: most answer in tens of milliseconds, issuance (render + sign) in
@@ -193,7 +195,7 @@ def _client_allowed(request: HttpRequest) -> bool:
     if token and header.startswith("Bearer "):
         return hmac.compare_digest(header.removeprefix("Bearer ").encode(), token.encode())
     try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        address = ipaddress.ip_address(client_address(request))
     except ValueError:
         return False
     # settings validated every entry at start-up (an unparsable entry fails loudly there).

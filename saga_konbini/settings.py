@@ -7,14 +7,21 @@ embedded defaults apply: SQLite and local folders under ``var/``, no Redis neede
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from saga_konbini.env import env_bool, env_int, env_list, env_secret, env_str, new_aes_key_spec
+from saga_konbini.env import (
+    env_bool,
+    env_int,
+    env_list,
+    env_networks,
+    env_secret,
+    env_str,
+    new_aes_key_spec,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 SAGA_ENV = env_str("SAGA_ENV", "development")
@@ -173,6 +180,8 @@ AXES_COOLOFF_TIME = 1  # hours
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False  # its start-up banner would open every command's output
+# Lockouts count by the true client address (SPEC §9), the same one the audit log records.
+AXES_CLIENT_IP_CALLABLE = "audit.request_context.client_address"
 
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 30 * 60, minimum=60)  # clerks: 30 minutes
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
@@ -196,6 +205,11 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+
+# SPEC §9: the proxies whose X-Forwarded-For is believed (comma-separated addresses or CIDRs; none
+# by default). The client is the right-most forwarded address that is not one of them; audit
+# events, rate limits, login lockouts and /metrics all use that address (audit/request_context.py).
+KONBINI_TRUSTED_PROXIES = env_networks("KONBINI_TRUSTED_PROXIES", [])
 
 # --- Internationalisation: Japanese first, English available ------------------------------
 LANGUAGE_CODE = "ja"
@@ -246,14 +260,7 @@ LOGGING = {
 # --- Metrics (saga_konbini/metrics.py): who may scrape /metrics --------------------------------
 # Addresses or networks allowed without a token (the Prometheus server on the internal network),
 # and an optional bearer token (METRICS_TOKEN or METRICS_TOKEN_FILE) for anyone else.
-METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", ["127.0.0.1/32", "::1/128"])
-for _network in METRICS_ALLOWED_IPS:
-    try:
-        ipaddress.ip_network(_network, strict=False)
-    except ValueError as _exc:
-        raise ImproperlyConfigured(
-            f"METRICS_ALLOWED_IPS: {_network!r} is not an address or network"
-        ) from _exc
+METRICS_ALLOWED_IPS = env_networks("METRICS_ALLOWED_IPS", ["127.0.0.1/32", "::1/128"])
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 if not METRICS_TOKEN and env_str("METRICS_TOKEN_FILE", ""):
     METRICS_TOKEN = env_secret("METRICS_TOKEN", dev_file=None)
