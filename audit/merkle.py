@@ -15,7 +15,7 @@ folds them from the right, which is exactly the RFC's split for a non-power of t
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 
 def leaf_hash(leaf: bytes) -> bytes:
@@ -78,3 +78,114 @@ class MerkleFrontier:
         if len(set(sizes)) != len(sizes):
             raise ValueError("not a Merkle frontier")
         return cls(nodes)
+
+
+# --- Consistency proofs (RFC 6962 §2.1.2; verification as RFC 9162 §2.1.4.2 words it) -----------
+#
+# A proof between tree sizes ``first`` and ``second`` is a list of Merkle tree hashes of leaf
+# ranges. Every such range, like every sub-list of the RFC's recursive split, starts at a multiple
+# of a power of two at least as large as itself, so it is the fold of a few *perfect, aligned*
+# subtrees: node (level, index) covers leaves [index·2^level, (index+1)·2^level). A log that keeps
+# the hash of every perfect aligned subtree answers a proof with one read of O(log² n) small rows
+# at most (O(log n) ranges of O(log n) subtrees each), however long the log: no rehashing.
+
+Node = tuple[int, int]  # (level, index)
+
+
+def _largest_power_of_two_below(n: int) -> int:
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def consistency_proof_ranges(first: int, second: int) -> list[tuple[int, int]]:
+    """The [start, end) leaf ranges whose tree hashes form PROOF(first, D[second]), in order.
+
+    The RFC's SUBPROOF recursion unrolled: each step either goes left (the old tree lies within
+    the left k leaves: the right part's hash is a proof entry) or right (the left k leaves are
+    complete in both trees: their hash is an entry, and the old root is no longer a whole subtree,
+    so the last range it reaches is given too).
+    """
+    if not 0 <= first <= second:
+        raise ValueError(f"no consistency proof from {first} to {second} leaves")
+    if first in (0, second):
+        return []
+    entries: list[tuple[int, int]] = []
+    start, end, remaining, whole = 0, second, first, True
+    while end - start != remaining:
+        k = _largest_power_of_two_below(end - start)
+        if remaining <= k:
+            entries.append((start + k, end))
+            end = start + k
+        else:
+            entries.append((start, start + k))
+            start, remaining, whole = start + k, remaining - k, False
+    if not whole:
+        entries.append((start, end))
+    # The recursion emits the innermost entry first.
+    return entries[::-1]
+
+
+def range_nodes(start: int, end: int) -> list[Node]:
+    """The perfect aligned subtrees that make up [start, end), largest (left-most) first."""
+    nodes: list[Node] = []
+    while start < end:
+        level = (end - start).bit_length() - 1
+        # Alignment holds for every range a proof asks for; refuse any other (a caller's bug).
+        if start % (1 << level):
+            raise ValueError(f"[{start}, {end}) is not a range of the RFC's split")
+        nodes.append((level, start >> level))
+        start += 1 << level
+    return nodes
+
+
+def range_hash(start: int, end: int, subtrees: Mapping[Node, bytes]) -> bytes:
+    """MTH(D[start:end]) from the hashes of its perfect subtrees (folded from the right)."""
+    hashes = [subtrees[node] for node in range_nodes(start, end)]
+    current = hashes[-1]
+    for left in reversed(hashes[:-1]):
+        current = node_hash(left, current)
+    return current
+
+
+def consistency_proof(
+    first: int, second: int, subtree_hashes: Callable[[set[Node]], Mapping[Node, bytes]]
+) -> list[bytes]:
+    """PROOF(first, D[second]). ``subtree_hashes`` is asked once, for every node the proof needs."""
+    ranges = consistency_proof_ranges(first, second)
+    needed = {node for start, end in ranges for node in range_nodes(start, end)}
+    found = subtree_hashes(needed) if needed else {}
+    return [range_hash(start, end, found) for start, end in ranges]
+
+
+def consistency_proof_verify(
+    *, first: int, second: int, first_hash: bytes, second_hash: bytes, proof: Sequence[bytes]
+) -> bool:
+    """Whether ``proof`` shows that the tree of ``second`` leaves extends the one of ``first``."""
+    if not 0 <= first <= second:
+        return False
+    if first == second:
+        return not proof and first_hash == second_hash
+    if first == 0:
+        # Every tree extends the empty one; there is nothing to prove, and nothing may be sent.
+        return not proof and first_hash == hashlib.sha256(b"").digest()
+    path = list(proof)
+    if first & (first - 1) == 0:
+        # The old tree is a whole left subtree of the new one: its own root starts the path.
+        path.insert(0, first_hash)
+    if not path:
+        return False
+    fn, sn = first - 1, second - 1
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    fr = sr = path[0]
+    for hash_ in path[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = node_hash(hash_, fr)
+            sr = node_hash(hash_, sr)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            sr = node_hash(sr, hash_)
+        fn, sn = fn >> 1, sn >> 1
+    return fr == first_hash and sr == second_hash and sn == 0
