@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from audit.chain import GENESIS_HASH, canonical_time, chain_links, chain_seal, check_links
 from audit.merkle import MerkleFrontier
-from audit.models import AuditChainHead, AuditCheckpoint
+from audit.models import AuditChainHead, AuditCheckpoint, AuditMerkleNode
 from saga_konbini.env import env_secret
 
 CHECKPOINT_FILE_PATTERN = re.compile(r"checkpoint-(\d{12})\.json")
@@ -138,6 +138,15 @@ def checkpoint_write_file(*, checkpoint: AuditCheckpoint, directory: Path | None
     return path
 
 
+def _completed_nodes_before(size: int, completed: list[tuple[int, int, bytes]]) -> None:
+    """The perfect subtrees within the first ``size`` links (already verified by the checkpoints
+    that covered them; audit_verify checks them again from the links)."""
+    frontier = MerkleFrontier()
+    for chunk in chain_links(after_seq=0, until_seq=size):
+        for link in chunk:
+            frontier.add(bytes.fromhex(link[2]), completed, min_level=AuditMerkleNode.STORED_FROM_LEVEL)
+
+
 def checkpoint_create(*, now: datetime | None = None) -> AuditCheckpoint | None:
     """Seal pending events, then sign a checkpoint over the whole chain if it grew.
 
@@ -156,10 +165,15 @@ def checkpoint_create(*, now: datetime | None = None) -> AuditCheckpoint | None:
         return None
     frontier = MerkleFrontier.from_json(last.frontier) if last else MerkleFrontier()
     expected, running = start + 1, last.chain_hash if last else GENESIS_HASH
+    completed: list[tuple[int, int, bytes]] = []
+    if start and not AuditMerkleNode.objects.exists():
+        # A log checkpointed before subtree hashes were stored: store them for the whole tree
+        # once, so that consistency proofs reach back to its first checkpoint.
+        _completed_nodes_before(start, completed)
     for chunk in chain_links(after_seq=start, until_seq=head):
         expected, running = check_links(chunk, expected_seq=expected, running_hash=running)
         for link in chunk:
-            frontier.add(bytes.fromhex(link[2]))
+            frontier.add(bytes.fromhex(link[2]), completed, min_level=AuditMerkleNode.STORED_FROM_LEVEL)
     tree_size = expected - 1
     if tree_size <= start:
         return None
@@ -186,6 +200,13 @@ def checkpoint_create(*, now: datetime | None = None) -> AuditCheckpoint | None:
                 key_id=key_id,
                 signature=base64.b64encode(signature).decode("ascii"),
                 frontier=frontier.to_json(),
+            )
+            AuditMerkleNode.objects.bulk_create(
+                (
+                    AuditMerkleNode(level=level, index=index, hash=digest.hex())
+                    for level, index, digest in completed
+                ),
+                batch_size=5000,
             )
     except IntegrityError:
         # Another worker signed the same size at the same moment: its checkpoint stands.

@@ -50,12 +50,21 @@ class MerkleFrontier:
     def size(self) -> int:
         return sum(size for size, _ in self._nodes)
 
-    def add(self, leaf: bytes) -> None:
+    def add(
+        self, leaf: bytes, completed: list[tuple[int, int, bytes]] | None = None, *, min_level: int = 1
+    ) -> None:
+        """Append one leaf. With ``completed``, every perfect subtree that this leaf completes, of
+        2^min_level leaves or more, is appended to it as (level, index, hash)."""
+        position = self.size if completed is not None else 0
         size, current = 1, leaf_hash(leaf)
         while self._nodes and self._nodes[-1][0] == size:
             left_size, left = self._nodes.pop()
             current = node_hash(left, current)
             size += left_size
+            level = size.bit_length() - 1
+            if completed is not None and level >= min_level:
+                # The subtree ends at this leaf: its index among subtrees of its size.
+                completed.append((level, (position + 1) // size - 1, current))
         self._nodes.append((size, current))
 
     def root(self) -> bytes:

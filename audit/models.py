@@ -187,6 +187,32 @@ class AuditCheckpoint(AppendOnlyModel):
         return f"checkpoint {self.tree_size} {self.root_hash[:12]}"
 
 
+class AuditMerkleNode(AppendOnlyModel):
+    """The hash of one perfect, aligned subtree of the RFC 6962 tree over the chained events:
+    leaves [index·2^level, (index+1)·2^level). Written by the checkpoint job as the tree grows, so
+    that a consistency proof between any two checkpointed sizes is a few reads, not a rehash of
+    the log (audit/transparency.py). Only levels from ``STORED_FROM_LEVEL`` up are kept: the
+    subtrees below cover at most 2^level events, cheap to rehash from their chain links, and
+    skipping them keeps this table at about a sixteenth of the events' count.
+
+    Not trusted by ``audit_verify``, which recomputes every node it checks from the links.
+    """
+
+    STORED_FROM_LEVEL = 4
+
+    level = models.PositiveSmallIntegerField(_("高さ"))
+    index = models.BigIntegerField(_("位置"))
+    hash = models.CharField(_("ハッシュ"), max_length=64)
+
+    class Meta:
+        verbose_name = _("Merkle部分木")
+        verbose_name_plural = _("Merkle部分木")
+        constraints = [models.UniqueConstraint(fields=["level", "index"], name="audit_merkle_node_unique")]
+
+    def __str__(self) -> str:
+        return f"node {self.level}:{self.index}"
+
+
 class AuditVerificationRun(models.Model):
     """One verification asked for on the auditors' chain page, run by ``audit_verify_task``.
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from audit import views
+from audit import public_views, views
 
 app_name = "audit"
 
@@ -11,4 +11,7 @@ urlpatterns = [
     path("chain/", views.chain_status, name="chain"),
     path("chain/verify/", views.chain_verify_now, name="chain_verify"),
     path("statistics/", views.statistics, name="statistics"),
+    # Public, for witnesses outside the city (SPEC §6): no login, no personal data.
+    path("transparency/checkpoint", public_views.transparency_checkpoint, name="transparency_checkpoint"),
+    path("transparency/consistency", public_views.transparency_consistency, name="transparency_consistency"),
 ]

@@ -5,13 +5,15 @@ events), recomputes each event's canonical bytes and link hash, checks the resid
 feeds the Merkle frontier and, each time it reaches a checkpoint's size, checks that checkpoint as
 stored in the database and as written to ``AUDIT_CHECKPOINT_DIR`` (signature, size, root, last
 hash) with the key that signed it, among the trusted ones (audit/keyring.py), in their order of
-use. It stops at the first break and names it: the event's ``seq`` and what is wrong. It reads
-only; it never seals, repairs or writes.
+use; then each checkpoint against the one before it with the RFC 6962 consistency proof that a
+witness would be given (audit/transparency.py). It stops at the first break and names it: the
+event's ``seq`` and what is wrong. It reads only; it never seals, repairs or writes.
 """
 
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,9 +28,10 @@ from django.utils.translation import gettext
 from audit.chain import DEFAULT_CHUNK, GENESIS_HASH, ChainBreak, ChainBroken, chain_links, check_links
 from audit.checkpoints import CHECKPOINT_FILE_PATTERN, checkpoint_as_dict, checkpoint_message
 from audit.keyring import CheckpointKeyring, checkpoint_keyring
-from audit.merkle import MerkleFrontier
+from audit.merkle import MerkleFrontier, consistency_proof_verify
 from audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditPending, AuditVerificationRun
 from audit.services import Actor, audit_record
+from audit.transparency import ProofUnavailable, consistency_proof_between
 
 
 @dataclass
@@ -241,6 +244,7 @@ def chain_verify(
                 )
             )
         _verify(report, index, chunk_size=chunk_size)
+        _verify_consistency_proofs()
     except ChainBroken as broken:
         report.first_break = broken.problem
     return report
@@ -364,3 +368,29 @@ def verification_run_execute(*, run_id: int) -> AuditVerificationRun | None:
         )
         raise
     return run
+
+
+def _verify_consistency_proofs() -> None:
+    """Each checkpoint against the one before it, with the RFC 6962 proof the server would give a
+    witness: the stored subtree hashes behind those proofs must agree with the verified roots."""
+    heads = list(AuditCheckpoint.objects.order_by("tree_size").values_list("tree_size", "root_hash"))
+    for (first, first_root), (second, second_root) in itertools.pairwise(heads):
+        try:
+            proof = consistency_proof_between(first=first, second=second)
+        except ProofUnavailable:
+            proof = None
+        if proof is None or not consistency_proof_verify(
+            first=first,
+            second=second,
+            first_hash=bytes.fromhex(first_root),
+            second_hash=bytes.fromhex(second_root),
+            proof=proof,
+        ):
+            raise ChainBroken(
+                ChainBreak(
+                    "checkpoint_inconsistent",
+                    gettext("件数 %(first)s から %(second)s への整合性証明が成り立ちません")
+                    % {"first": first, "second": second},
+                    seq=second,
+                )
+            )
