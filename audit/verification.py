@@ -34,8 +34,47 @@ from audit.services import Actor, audit_record
 from audit.transparency import ProofUnavailable, consistency_proof_between
 
 
+@dataclass(frozen=True)
+class VerifiedPoint:
+    """A checkpoint a verification has proven, with the Merkle frontier at its size: where the next
+    ``--since-last`` run starts. Kept by the verifier outside the database (audit_verify's state)."""
+
+    tree_size: int
+    root_hash: str
+    chain_hash: str
+    frontier: list[list[int | str]]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "tree_size": self.tree_size,
+            "root_hash": self.root_hash,
+            "chain_hash": self.chain_hash,
+            "frontier": self.frontier,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> VerifiedPoint:
+        """Raises ValueError for anything that is not a state this module wrote."""
+        if not isinstance(data, dict):
+            raise ValueError("not a verified point")
+        point = cls(
+            tree_size=int(data["tree_size"]),
+            root_hash=str(data["root_hash"]),
+            chain_hash=str(data["chain_hash"]),
+            frontier=list(data["frontier"]),
+        )
+        frontier = MerkleFrontier.from_json(point.frontier)
+        if frontier.size != point.tree_size or frontier.root().hex() != point.root_hash:
+            raise ValueError("the frontier does not match the tree size and root")
+        return point
+
+
 @dataclass
 class VerificationReport:
+    # Where the verification started: 0 for the whole log, else the size of the point it joined.
+    since_tree_size: int = 0
+    # The newest checkpoint proven, for the next --since-last run.
+    verified_point: VerifiedPoint | None = None
     events_checked: int = 0
     checkpoints_checked: int = 0
     pending: int = 0
@@ -227,10 +266,18 @@ class _CheckpointIndex:
 
 
 def chain_verify(
-    *, checkpoint_dir: Path | None = None, chunk_size: int = DEFAULT_CHUNK
+    *, checkpoint_dir: Path | None = None, chunk_size: int = DEFAULT_CHUNK, since: VerifiedPoint | None = None
 ) -> VerificationReport:
-    """Verify the whole log; the report names the first break, if any. Reads only."""
-    report = VerificationReport(pending=AuditPending.objects.count())
+    """Verify the whole log; the report names the first break, if any. Reads only.
+
+    With ``since`` (a checkpoint an earlier run proved), only what was added after it is read: its
+    links must continue that checkpoint's hash, its checkpoints must extend that checkpoint's tree
+    (frontier carried over, and the RFC 6962 proof from it to the newest checkpoint must hold). The
+    events before it are not read again: a change among them is for the full run, or a witness, to find.
+    """
+    report = VerificationReport(
+        pending=AuditPending.objects.count(), since_tree_size=since.tree_size if since else 0
+    )
     index = _CheckpointIndex(Path(checkpoint_dir or settings.AUDIT_CHECKPOINT_DIR))
     report.key_ids = index.key_ids_seen
     if index.sizes:
@@ -243,25 +290,32 @@ def chain_verify(
                     gettext("不明なチェックポイントファイル: %(name)s") % {"name": index.stray_files[0].name},
                 )
             )
-        _verify(report, index, chunk_size=chunk_size)
-        _verify_consistency_proofs()
+        _verify(report, index, chunk_size=chunk_size, since=since)
+        _verify_consistency_proofs(since=since)
     except ChainBroken as broken:
         report.first_break = broken.problem
     return report
 
 
-def _verify(report: VerificationReport, index: _CheckpointIndex, *, chunk_size: int) -> None:
-    expected_seq, running_hash = 1, GENESIS_HASH
-    frontier = MerkleFrontier()
-    pending_sizes = iter(index.sizes)
+def _verify(
+    report: VerificationReport, index: _CheckpointIndex, *, chunk_size: int, since: VerifiedPoint | None
+) -> None:
+    start = since.tree_size if since else 0
+    expected_seq, running_hash = start + 1, since.chain_hash if since else GENESIS_HASH
+    frontier = MerkleFrontier.from_json(since.frontier) if since else MerkleFrontier()
+    if since is not None:
+        _check_still_there(since)
+    pending_sizes = iter([size for size in index.sizes if size > start])
     next_size = next(pending_sizes, None)
-    for chunk in chain_links(chunk_size=chunk_size):
+    for chunk in chain_links(after_seq=start, chunk_size=chunk_size):
         expected_seq, running_hash = check_links(chunk, expected_seq=expected_seq, running_hash=running_hash)
         for link in chunk:
             frontier.add(bytes.fromhex(link[2]))
             while next_size is not None and link[0] == next_size:
-                index.check(tree_size=next_size, root_hash=frontier.root().hex(), chain_hash=link[2])
+                root_hash = frontier.root().hex()
+                index.check(tree_size=next_size, root_hash=root_hash, chain_hash=link[2])
                 report.checkpoints_checked += 1
+                report.verified_point = VerifiedPoint(next_size, root_hash, link[2], frontier.to_json())
                 next_size = next(pending_sizes, None)
             if next_size is not None and next_size < link[0]:
                 # A checkpoint at a size the stream already passed: only possible for size 0.
@@ -370,10 +424,34 @@ def verification_run_execute(*, run_id: int) -> AuditVerificationRun | None:
     return run
 
 
-def _verify_consistency_proofs() -> None:
+def _check_still_there(since: VerifiedPoint) -> None:
+    """The checkpoint a --since-last run joins must still be in the database as it was proven."""
+    stored = (
+        AuditCheckpoint.objects.filter(tree_size=since.tree_size)
+        .values_list("root_hash", "chain_hash")
+        .first()
+    )
+    if stored != (since.root_hash, since.chain_hash):
+        raise ChainBroken(
+            ChainBreak(
+                "checkpoint_replaced",
+                gettext("前回検証したチェックポイント(件数 %(size)s)が失われたか、書き換えられています")
+                % {"size": since.tree_size},
+                seq=since.tree_size,
+            )
+        )
+
+
+def _verify_consistency_proofs(*, since: VerifiedPoint | None) -> None:
     """Each checkpoint against the one before it, with the RFC 6962 proof the server would give a
-    witness: the stored subtree hashes behind those proofs must agree with the verified roots."""
-    heads = list(AuditCheckpoint.objects.order_by("tree_size").values_list("tree_size", "root_hash"))
+    witness: the stored subtree hashes behind those proofs must agree with the verified roots.
+    From a ``since`` point, the checkpoints after it, the first joined to it."""
+    checkpoints = AuditCheckpoint.objects.order_by("tree_size")
+    if since is not None:
+        checkpoints = checkpoints.filter(tree_size__gt=since.tree_size)
+    heads = list(checkpoints.values_list("tree_size", "root_hash"))
+    if since is not None:
+        heads.insert(0, (since.tree_size, since.root_hash))
     for (first, first_root), (second, second_root) in itertools.pairwise(heads):
         try:
             proof = consistency_proof_between(first=first, second=second)

@@ -151,6 +151,8 @@ SYNC_BEAT_SECONDS = env_int("SYNC_BEAT_SECONDS", 300, minimum=10)
 # SPEC §6: signed audit checkpoints, also written as files outside the database.
 AUDIT_CHECKPOINT_DIR = Path(env_str("AUDIT_CHECKPOINT_DIR", str(VAR_DIR / "audit-checkpoints")))
 AUDIT_CHECKPOINT_SECONDS = env_int("AUDIT_CHECKPOINT_SECONDS", 300, minimum=10)
+# Where `audit_verify` keeps the newest checkpoint it proved, for its next --since-last run.
+AUDIT_VERIFY_STATE_DIR = Path(env_str("AUDIT_VERIFY_STATE_DIR", str(VAR_DIR / "audit-verify")))
 CELERY_BEAT_SCHEDULE = {
     "sync-apply-pending-batches": {"task": "sync.tasks.sync_run_task", "schedule": float(SYNC_BEAT_SECONDS)},
     # SPEC §6: seal pending audit events and sign a checkpoint of the chain (audit/checkpoints.py).

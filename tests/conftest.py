@@ -30,6 +30,7 @@ def _isolated_var_dirs(settings, tmp_path):
     settings.SYNC_INBOX_DIR.mkdir()
     # Signed audit checkpoints are files too: one test's must not be found by another's audit_verify.
     settings.AUDIT_CHECKPOINT_DIR = tmp_path / "audit-checkpoints"
+    settings.AUDIT_VERIFY_STATE_DIR = tmp_path / "audit-verify"
     settings.KONBINI_SERVICE_HOURS = "00:00-24:00"
     return settings
 
