@@ -13,6 +13,11 @@
     the same keyset query and no checking at all. Also reports the peak memory (bounded: the
     verifier reads in chunks).
 
+(c) RFC 6962 consistency proofs over the same ``--events`` events: the checkpoint job's time to
+    store the Merkle subtree hashes, then the time and size of proofs between random pairs of tree
+    sizes (what a witness asks for). Baseline: one primary-key read of one chain link, the
+    cheapest query there is. Targets: under 5 ms and at most 40 hashes per proof.
+
 It creates and drops its own database (Django's test database for DATABASE_URL): it never touches
 the developer's data.
 """
@@ -257,6 +262,45 @@ def bench_verify(*, total: int) -> None:
     print(f"    peak RSS: {rss_before / 1024:.0f} MiB before, {rss_after / 1024:.0f} MiB after verifying")
 
 
+def bench_proofs(*, total: int, pairs: int = 200) -> None:
+    import random
+
+    from audit.checkpoints import checkpoint_create
+    from audit.models import AuditChainLink, AuditMerkleNode
+    from audit.transparency import consistency_proof_between
+
+    started = time.perf_counter()
+    checkpoint = checkpoint_create()
+    signed = time.perf_counter() - started
+    assert checkpoint is not None and checkpoint.tree_size == total
+    nodes = AuditMerkleNode.objects.count()
+    print(f"(c) consistency proofs over {total:,} events")
+    print(f"    first checkpoint, subtree hashes stored: {signed:.1f} s ({nodes:,} subtree rows)")
+    rng = random.Random(6962)
+    sizes = [sorted((rng.randint(1, total), rng.randint(1, total))) for _ in range(pairs)]
+    proof_times, lengths = [], []
+    for first, second in sizes:
+        started = time.perf_counter()
+        proof = consistency_proof_between(first=first, second=second)
+        proof_times.append(time.perf_counter() - started)
+        lengths.append(len(proof))
+    read_times = []
+    for first, _ in sizes:
+        started = time.perf_counter()
+        AuditChainLink.objects.filter(seq=first).values_list("hash", flat=True).first()
+        read_times.append(time.perf_counter() - started)
+    proof_ms = sorted(t * 1000 for t in proof_times)
+    read_ms = sorted(t * 1000 for t in read_times)
+    p95 = int(len(proof_ms) * 0.95)
+    print(
+        f"    proof: median {statistics.median(proof_ms):.2f} ms, p95 {proof_ms[p95]:.2f} ms, "
+        f"max {proof_ms[-1]:.2f} ms; hashes per proof: median {statistics.median(lengths):.0f}, "
+        f"max {max(lengths)}"
+    )
+    print(f"    baseline, one chain link by primary key: median {statistics.median(read_ms):.2f} ms")
+    print(f"    ratio proof/read (median): {statistics.median(proof_ms) / statistics.median(read_ms):.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--issuances", type=int, default=40, help="issuances per arm for (a)")
@@ -275,9 +319,10 @@ def main() -> None:
                 cursor.execute("SET saga.audit_allow_truncate = 'on'")
                 cursor.execute(
                     "TRUNCATE audit_auditevent, audit_auditeventresident, audit_auditchainlink, "
-                    "audit_auditpending, audit_auditchainhead, audit_auditcheckpoint"
+                    "audit_auditpending, audit_auditchainhead, audit_auditcheckpoint, audit_auditmerklenode"
                 )
             bench_verify(total=options.events)
+            bench_proofs(total=options.events)
     finally:
         _teardown(old_name)
 
