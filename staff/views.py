@@ -85,7 +85,7 @@ def otp_enrol(request: HttpRequest) -> HttpResponseBase:
     holds the secret.
     """
     user = request.user
-    if not user.is_authenticated:
+    if not (user.is_authenticated and user.is_active and user.is_staff):
         return redirect_to_login(request.get_full_path(), reverse("admin:login"))
     next_url = _safe_next(request)
     if staff_has_confirmed_device(user=user):
@@ -121,7 +121,6 @@ def otp_enrol(request: HttpRequest) -> HttpResponseBase:
         "otpauth_uri": uri,
         "next": next_url,
         "issuer": settings.OTP_TOTP_ISSUER,
-        "required": settings.STAFF_OTP_REQUIRED,
     }
     response = render(request, "staff/otp_enrol.html", context)
     response.status_code = 400 if request.method == "POST" else 200
