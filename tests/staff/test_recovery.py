@@ -137,3 +137,21 @@ def test_the_audit_log_refuses_a_secret_in_a_payload():
 
     with pytest.raises(AuditPayloadError):
         audit_record(actor=Actor.job("test"), action="staff.otp_reset", payload={"totp_secret": "x"})
+
+
+def test_no_admin_page_shows_a_secret_not_even_to_a_system_administrator(otp_required):
+    from django.contrib import admin as django_admin
+
+    from staff.services import totp_secret_base32
+
+    admin = _signed_in_with_code("kanri", None)
+    clerk = make_user("madoguchi", roles.CLERK)
+    device = device_of(clerk)
+    assert not django_admin.site.is_registered(TOTPDevice)
+    for url in (
+        reverse("admin:auth_user_changelist"),
+        reverse("admin:auth_user_change", args=[clerk.pk]),
+        reverse("admin:staff_user_otp_reset", args=[clerk.pk]),
+    ):
+        page = admin.get(url).content.decode()
+        assert totp_secret_base32(device) not in page and device.key not in page
