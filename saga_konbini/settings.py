@@ -56,6 +56,12 @@ INSTALLED_APPS = [
     # Swagger UI / Redoc files served from our own static files: the docs page needs no CDN.
     "drf_spectacular_sidecar",
     "axes",
+    # Staff sign in with a TOTP code as second factor (SPEC §9); staff/ holds login, enrolment,
+    # recovery and create_staff. After django.contrib.auth and otp_totp: staff/admin.py replaces
+    # their admin registrations.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "staff",
     "audit",
     "residents",
     "sync",
@@ -78,6 +84,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): signed in with a TOTP code. Then, with STAFF_OTP_REQUIRED, a
+    # session signed in by password alone counts as anonymous everywhere but enrolment.
+    "django_otp.middleware.OTPMiddleware",
+    "staff.middleware.StaffOtpRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # django-axes must be last: it locks out repeated failed admin logins.
@@ -177,13 +187,27 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# SPEC §9: staff sign in with user name, password and a 6-digit TOTP code in one form. With this on
+# (the default in production) the code is required, and a session signed in without one reaches
+# nothing but the enrolment of an account that has no device yet; off (development, the demo), a
+# code is optional, but one given must be right (staff/).
+STAFF_OTP_REQUIRED = env_bool("STAFF_OTP_REQUIRED", PRODUCTION)
+# The "issuer" of the otpauth:// URI: the name the authenticator app shows beside the account.
+OTP_TOTP_ISSUER = "佐賀市コンビニ交付"
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = 1  # hours
+# Two separate counters, each locking at AXES_FAILURE_LIMIT failures (a wrong password or a wrong
+# or missing TOTP code alike): one per user name (guessing one account's password or code from
+# many addresses) and one per true client address (trying many accounts from one place). The
+# address is the true client's (SPEC §9, KONBINI_TRUSTED_PROXIES), so clients behind our proxy do
+# not share one counter; a header from anyone else is ignored, so rotating it escapes nothing.
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False  # its start-up banner would open every command's output
 # Lockouts count by the true client address (SPEC §9), the same one the audit log records.
 AXES_CLIENT_IP_CALLABLE = "audit.request_context.client_address"
+# A failed attempt's form data is kept with it: never the code (the password axes hides itself).
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "otp_token"]
 
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 30 * 60, minimum=60)  # clerks: 30 minutes
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True

@@ -3,13 +3,18 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
 from saga_konbini import health, metrics, roles
+from staff import views as staff_views
 
 admin.site.site_header = _("佐賀市 証明書コンビニ交付 管理")
 admin.site.site_title = _("佐賀市 コンビニ交付")
 admin.site.index_title = _("業務メニュー")
 admin.site.has_permission = roles.admin_site_has_permission  # type: ignore[method-assign]
+# SPEC §9: the one-form sign-in (user name, password, TOTP code) on the admin's login page.
+admin.site.login = staff_views.admin_login  # type: ignore[assignment]
 
 urlpatterns = [
+    # TOTP enrolment at first sign-in, under /admin/ with the rest of the staff screens.
+    path("admin/otp/", include("staff.urls")),
     path("admin/", admin.site.urls),
     # The language switch of the screens (Japanese by default, English available): POST to set_language.
     path("i18n/", include("django.conf.urls.i18n")),

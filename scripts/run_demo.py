@@ -33,6 +33,9 @@ def demo_env() -> dict[str, str]:
     # Demo and training: always open, so the kiosk can be tried at any hour (SPEC §2 allows it).
     env.setdefault("KONBINI_SERVICE_HOURS", "00:00-24:00")
     env.setdefault("KIOSK_SIMULATOR_ENABLED", "1")
+    # The demo accounts sign in with their password alone; STAFF_OTP_REQUIRED=1 make run asks them
+    # for a TOTP code, and each enrols with a QR code at its first sign-in (README, Quick start).
+    env.setdefault("STAFF_OTP_REQUIRED", "0")
     return env
 
 
@@ -98,6 +101,12 @@ def main() -> int:
                 f"  Health:                {base}/healthz  {base}/readyz",
                 "  Logins (user / password):",
                 *[f"    {name:<11} {password}" for name, password in logins.items()],
+                "  TOTP code at login:    "
+                + (
+                    "required (each account enrols with a QR code at its first login)"
+                    if env["STAFF_OTP_REQUIRED"].strip().lower() in ("1", "true", "yes", "on")
+                    else "off (STAFF_OTP_REQUIRED=1 make run to require it)"
+                ),
                 f"  Card files:            {cards_dir}  (terminal token: {cards_dir / 'terminal.json'})",
                 "  Command-line kiosk:    .venv/bin/python manage.py kiosk --server "
                 f"{base} --token-file {cards_dir / 'terminal.json'} --card {some_card or '<card file>'}",
