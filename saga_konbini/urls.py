@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
@@ -9,7 +11,17 @@ admin.site.site_title = _("佐賀市 コンビニ交付")
 admin.site.index_title = _("業務メニュー")
 admin.site.has_permission = roles.admin_site_has_permission  # type: ignore[method-assign]
 
+
+def admin_autocomplete_refused(request: HttpRequest) -> HttpResponse:
+    """The admin's autocomplete endpoint searches any model with ``search_fields`` through any
+    foreign key to it (residents by name, for one) and answers in JSON, unaudited. No admin uses
+    autocomplete_fields, so it is closed: 403 to everyone, signed in or not (SPEC §6)."""
+    raise PermissionDenied
+
+
 urlpatterns = [
+    # Before the admin's own URLs, so that this answer comes first and no login redirect precedes it.
+    path("admin/autocomplete/", admin_autocomplete_refused, name="admin_autocomplete_refused"),
     path("admin/", admin.site.urls),
     # The language switch of the screens (Japanese by default, English available): POST to set_language.
     path("i18n/", include("django.conf.urls.i18n")),

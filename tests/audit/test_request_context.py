@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from django.test import RequestFactory
@@ -17,7 +18,7 @@ PROXY = "172.28.0.10"
 
 
 def _address(remote: str, forwarded: str | None = None) -> str:
-    extra = {} if forwarded is None else {"HTTP_X_FORWARDED_FOR": forwarded}
+    extra: dict[str, Any] = {} if forwarded is None else {"HTTP_X_FORWARDED_FOR": forwarded}
     return client_address(RequestFactory().get("/", REMOTE_ADDR=remote, **extra))
 
 
