@@ -9,7 +9,7 @@ error, not unaudited data.
 
 Such a ModelAdmin has no history page: Django's would title the object by its ``__str__`` (a
 resident's name) for anyone who walks the ids, unaudited, and the audit log is the history of who saw
-what. Its URL stays (the change page links to it by name) and answers 403 to everyone.
+what. Its URL stays, answering 403 to everyone, and the change page shows no link to it.
 """
 
 from __future__ import annotations
@@ -95,6 +95,7 @@ class AuditedResidentDataAdminMixin:
         form_url: str = "",
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
+        extra_context = {"history_refused": True, **(extra_context or {})}
         response = super().change_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
         original = (getattr(response, "context_data", None) or {}).get("original")
         if original is not None:
