@@ -200,11 +200,14 @@ class IssuanceRecordAdmin(AuditedResidentDataAdminMixin, admin.ModelAdmin):
                 messages.SUCCESS,
             )
             return None
+        records = list(queryset.prefetch_related("numbers"))
+        # The confirmation lists the chosen records like the change list does: a read, audited alike.
+        self._audit_admin(request, action="admin.resident_list", objects=records, page="void_confirm")
         context = {
             **self.admin_site.each_context(request),
             "title": gettext("交付の取消"),
             "opts": self.model._meta,
-            "records": list(queryset.prefetch_related("numbers")),
+            "records": records,
             "form": form,
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
         }

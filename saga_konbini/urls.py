@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
@@ -12,9 +14,19 @@ admin.site.has_permission = roles.admin_site_has_permission  # type: ignore[meth
 # SPEC §9: the one-form sign-in (user name, password, TOTP code) on the admin's login page.
 admin.site.login = staff_views.admin_login  # type: ignore[assignment]
 
+
+def admin_autocomplete_refused(request: HttpRequest) -> HttpResponse:
+    """The admin's autocomplete endpoint searches any model with ``search_fields`` through any
+    foreign key to it (residents by name, for one) and answers in JSON, unaudited. No admin uses
+    autocomplete_fields, so it is closed: 403 to everyone, signed in or not (SPEC §6)."""
+    raise PermissionDenied
+
+
 urlpatterns = [
     # TOTP enrolment at first sign-in, under /admin/ with the rest of the staff screens.
     path("admin/otp/", include("staff.urls")),
+    # Before the admin's own URLs, so that this answer comes first and no login redirect precedes it.
+    path("admin/autocomplete/", admin_autocomplete_refused, name="admin_autocomplete_refused"),
     path("admin/", admin.site.urls),
     # The language switch of the screens (Japanese by default, English available): POST to set_language.
     path("i18n/", include("django.conf.urls.i18n")),

@@ -80,8 +80,10 @@ class QuarantinedRecord(models.Model):
     key = models.CharField(_("キー"), max_length=300, blank=True)
     reason_code = models.CharField(_("理由コード"), max_length=40)
     reason = models.TextField(_("理由"))
-    # The record as received, with the My Number removed: the archive keeps the original bytes.
+    # The record as received, every My Number in it replaced by a marker (sync/redaction.py): the
+    # archive keeps the original bytes.
     record = models.JSONField(_("レコード(個人番号除く)"), null=True, blank=True)
+    my_numbers_removed = models.PositiveIntegerField(_("削除した個人番号の数"), default=0)
     resolved_at = models.DateTimeField(_("解消日時"), null=True, blank=True)
     resolved_by = models.ForeignKey(
         Batch,

@@ -56,6 +56,7 @@ from sync.feed import (
     manifest_read,
 )
 from sync.models import Batch, QuarantinedRecord, ResidentBlock, SyncAlert, SyncCursor
+from sync.redaction import my_numbers_redact
 from sync.selectors import mirror_freshness
 from sync.validation import (
     ENTITY_LABELS,
@@ -439,7 +440,7 @@ class _Final:
     op: str
     clean: Clean | None = None
     error: RecordInvalid | None = None
-    record: Any = None  # kept only for quarantine, My Number removed
+    record: Any = None  # kept only for quarantine, as received: _quarantine removes the My Numbers
 
 
 @dataclass
@@ -451,18 +452,17 @@ class _Quarantine:
     error: RecordInvalid
     record: Any
     resident_codes: set[str]
+    my_numbers_removed: int = 0
+    household_code: str = ""  # the household a resident record names, as received
 
 
-def _sanitized(record: Any) -> Any:
-    """The record as received, minus the My Number (the archive keeps the original bytes), in a form
-    the database can store."""
+def _sanitized(record: Any) -> tuple[Any, int]:
+    """The record as received, every My Number replaced by a marker (the archive keeps the original
+    bytes), in a form the database can store; and how many My Numbers were removed."""
     if not isinstance(record, dict):
-        return None
-    clean = dict(record)
-    data = clean.get("data")
-    if isinstance(data, dict) and "my_number" in data:
-        clean["data"] = {k: v for k, v in data.items() if k != "my_number"}
-    return _storable(clean)
+        return None, 0
+    clean, removed = my_numbers_redact(record)
+    return _storable(clean), removed
 
 
 def _storable(value: Any) -> Any:
@@ -547,7 +547,7 @@ class _BatchApplier:
                     validate_delete_key(entity, key)
             except RecordInvalid as exc:
                 final.error = exc
-                final.record = _sanitized(record)
+                final.record = record
             yield key, final
 
     def _quarantine(
@@ -561,13 +561,25 @@ class _BatchApplier:
         record: Any,
         resident_codes: Iterable[str] = (),
     ) -> None:
-        record = _sanitized(record)
+        # Every quarantined record passes here, and only what leaves here is stored: the one place
+        # where the My Numbers are taken out. The residents it concerns are read from the record as
+        # received, so a resident code that happens to pass the My Number check still blocks.
         key = _storable(key)
-        codes = resident_codes_in(entity, key, record.get("data") if isinstance(record, dict) else None)
-        codes = {_storable(code) for code in (*codes, *resident_codes)}
+        data = record.get("data") if isinstance(record, dict) else None
+        codes = {_storable(code) for code in (*resident_codes_in(entity, key, data), *resident_codes)}
+        stored, removed = _sanitized(record)
+        named = data.get("household_code") if isinstance(data, dict) else None
         self.quarantined.append(
             _Quarantine(
-                line=line, op=op, entity=entity, key=key, error=error, record=record, resident_codes=codes
+                line=line,
+                op=op,
+                entity=entity,
+                key=key,
+                error=error,
+                record=stored,
+                resident_codes=codes,
+                my_numbers_removed=removed,
+                household_code=_storable(named) if isinstance(named, str) else "",
             )
         )
 
@@ -1018,11 +1030,9 @@ class _BatchApplier:
                 # A resident record concerns the household it names and the one the person is in now:
                 # printing either household's 住民票 without the change (a newborn, a move-in) would
                 # certify an incomplete household, so all of their members wait for a valid record.
-                data = item.record.get("data") if isinstance(item.record, dict) else None
-                named = data.get("household_code") if isinstance(data, dict) else None
                 households = Q(household__members__resident_code__in=item.resident_codes)
-                if isinstance(named, str) and named:
-                    households |= Q(household__household_code=named)
+                if item.household_code:
+                    households |= Q(household__household_code=item.household_code)
                 item.resident_codes.update(
                     Resident.objects.filter(households).values_list("resident_code", flat=True).distinct()
                 )
@@ -1047,6 +1057,7 @@ class _BatchApplier:
                     reason_code=item.error.reason_code,
                     reason=f"{ENTITY_LABELS.get(item.entity, item.entity)}: {item.error.reason}",
                     record=_jsonable(item.record),
+                    my_numbers_removed=item.my_numbers_removed,
                 )
                 for item in self.quarantined
             ]
@@ -1094,7 +1105,8 @@ class _BatchApplier:
 
 
 def _record_data(clean: Clean) -> dict[str, Any]:
-    data = {k: v for k, v in clean.values.items() if k not in ("my_number", "seal_image_png")}
+    # The My Number stays in for _quarantine to replace by its marker: the clerk sees it was there.
+    data = {k: v for k, v in clean.values.items() if k != "seal_image_png"}
     if clean.resident_code:
         data["resident_code"] = clean.resident_code
     return data

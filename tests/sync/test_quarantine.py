@@ -12,6 +12,7 @@ from audit.models import AuditEvent
 from residents.models import CardLink, Household, Resident, SealRegistration, TaxAssessment, TaxPayment
 from sync import services
 from sync.models import Batch, QuarantinedRecord, ResidentBlock
+from sync.redaction import MY_NUMBER_MARKER
 from sync.selectors import resident_codes_sync_blocked, resident_is_sync_blocked
 from sync.services import sync_run
 from sync.validation import Clean, validate_tax_payment
@@ -117,7 +118,11 @@ def test_failing_record_is_quarantined_and_blocks_its_residents(inbox, case):
     assert quarantined.entity == record["entity"] and quarantined.line_number == 1
     assert quarantined.reason  # Japanese, for the clerk
     assert quarantined.resolved_at is None
-    assert "my_number" not in str(quarantined.record)
+    sent = record.get("data", {}).get("my_number")
+    if sent:  # the value never stored; its place marked for the clerk
+        assert sent not in str(quarantined.record)
+        assert quarantined.record["data"]["my_number"] == MY_NUMBER_MARKER  # type: ignore[index]
+    assert quarantined.my_numbers_removed == (1 if sent else 0)
     assert resident_codes_sync_blocked(resident_codes=["R001", "R002", "R003", "R010", "R404"]) == blocked
     event = AuditEvent.objects.get(action="sync.record_quarantined")
     assert event.payload == {"batch": 2, "line": 1, "entity": record["entity"], "reason_code": reason_code}
