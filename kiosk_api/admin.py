@@ -8,7 +8,7 @@ itself, and is never stored: not in a cookie, the session, the messages framewor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -35,7 +35,7 @@ _ISSUED_TOKENS_ATTRIBUTE = "_konbini_issued_terminal_tokens"
 @dataclass(frozen=True)
 class IssuedToken:
     terminal: Terminal
-    token: str
+    token: str = field(repr=False)  # never in a repr, hence never in a traceback or a log line
 
 
 def _issued_tokens(request: HttpRequest) -> list[IssuedToken]:

@@ -133,8 +133,14 @@ def test_each_role_sees_only_what_it_may(browser: Browser, page: Page, live_serv
     assert token.startswith("skt_")
     shot(page, "admin-terminal-registered")
     assert Terminal.objects.filter(name="2号機", chain="lawson").count() == 1
-    # Reloading shows the terminal, not the token, and does not register it a second time.
+    # Reloading shows the terminal, not the token, and does not register it a second time; nor
+    # does coming back to the page from the list.
     page.reload()
+    expect(page.locator("#content h1")).to_be_visible()
+    expect(page.locator("#content")).not_to_contain_text(token)
+    page.goto(f"{base}/admin/kiosk_api/terminal/")
+    page.go_back()
+    expect(page.locator("#content h1")).to_be_visible()
     expect(page.locator("#content")).not_to_contain_text(token)
     assert Terminal.objects.filter(name="2号機", chain="lawson").count() == 1
     page.context.clear_cookies()
