@@ -1,8 +1,9 @@
 """One environment-driven settings module (see README, "Configuration").
 
 ``SAGA_ENV=production`` turns on the production rules: every secret must come from the
-environment, DEBUG is off, cookies are secure and the kiosk simulator is off. Without it the
-embedded defaults apply: SQLite and local folders under ``var/``, no Redis needed.
+environment, DEBUG is off, cookies are secure and the kiosk simulator is off (turning DEBUG or the
+simulator on is a start-up error). Without it the embedded defaults apply: SQLite and local folders
+under ``var/``, no Redis needed.
 """
 
 from __future__ import annotations
