@@ -7,7 +7,9 @@ path that does not exist: nothing tells an outsider that the admin lives elsewhe
 before sessions and authentication, so no admin code, session lookup or login lockout is reached
 for the wrong host. Empty ``STAFF_HOSTS`` (the default) serves staff pages on every allowed host.
 
-The language switch (/i18n/) is not a staff path: the public /verify/ page uses it too.
+The language switch (/i18n/) is not a staff path: the public /verify/ page uses it too. Nor is
+the audit log's public face (/audit/transparency/): witnesses outside the city read it under the
+public name (SPEC §6).
 """
 
 from __future__ import annotations
@@ -18,11 +20,15 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.request import split_domain_port
 
-# URL prefixes of saga_konbini/urls.py that only staff use.
+# URL prefixes of saga_konbini/urls.py that only staff use, and the public pages inside them
+# (audit/urls.py: the signed checkpoint and the consistency proofs, no login, no personal data).
 STAFF_PATH_PREFIXES = ("/admin/", "/audit/")
+PUBLIC_PATH_PREFIXES = ("/audit/transparency/",)
 
 
 def is_staff_path(path: str) -> bool:
+    if path.startswith(PUBLIC_PATH_PREFIXES):
+        return False
     # "/admin" without its slash too: CommonMiddleware would otherwise answer it with a redirect
     # to "/admin/", which tells the outsider that the page exists.
     return any(path.startswith(prefix) or path == prefix.rstrip("/") for prefix in STAFF_PATH_PREFIXES)

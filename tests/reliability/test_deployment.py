@@ -159,6 +159,8 @@ def test_staff_pages_have_their_own_name_on_the_internal_network(compose):
     public_server = _server_block(conf, "${KONBINI_HOST}")
     assert "default_server" in public_server
     assert "location ~ ^/(admin|audit)(/|$) { return 404; }" in public_server  # defence in depth
+    # The audit log's public face stays public: witnesses outside the city read it.
+    assert "location ^~ /audit/transparency/ { proxy_pass http://konbini_web; }" in public_server
     staff_server = _server_block(conf, "${KONBINI_STAFF_HOST}")
     for path in ("/admin/", "/audit/", "/i18n/", "/static/"):
         assert f"location {path} {{ proxy_pass http://konbini_web; }}" in staff_server, path

@@ -71,6 +71,18 @@ def test_public_pages_and_the_language_switch_stay_on_every_name(client):
     assert (response.status_code, response["Location"]) == (302, "/verify/")
 
 
+def test_the_audit_logs_public_face_stays_on_every_name(client):
+    """Witnesses outside the city read the signed checkpoint and its proofs under the public name."""
+    for host in (PUBLIC, STAFF):
+        response = client.get("/audit/transparency/checkpoint", HTTP_HOST=host)
+        assert response["Content-Type"] == "application/json"  # the view's answer, not the site's 404
+        response = client.get("/audit/transparency/consistency?first=a&second=b", HTTP_HOST=host)
+        assert response.status_code == 400 and "error" in response.json()
+    # Only that: the rest of /audit/ stays on the staff name.
+    assert client.get("/audit/transparency", HTTP_HOST=PUBLIC).status_code == 404
+    assert client.get("/audit/chain/", HTTP_HOST=PUBLIC).status_code == 404
+
+
 def test_without_staff_hosts_staff_pages_are_on_every_allowed_name(client, settings):
     settings.STAFF_HOSTS = []
     assert client.get("/admin/login/", HTTP_HOST=PUBLIC).status_code == 200
