@@ -170,3 +170,17 @@ def test_staff_pages_have_their_own_name_on_the_internal_network(compose):
     subnet = compose["networks"]["default"]["ipam"]["config"][0]["subnet"]
     assert rules[0] == ("deny", subnet) and rules[-1] == ("deny", "all")
     assert {rule for rule, _ in rules[1:-1]} == {"allow"}
+
+
+def test_the_web_healthcheck_asks_under_an_allowed_host(compose, client, settings):
+    """Django answers a Host outside DJANGO_ALLOWED_HOSTS with 400: a probe under 127.0.0.1 would
+    call every web replica unhealthy, and the proxy, which waits for a healthy web, would never start."""
+    web = compose["services"]["web"]
+    probe = " ".join(web["healthcheck"]["test"])
+    host = re.search(r"'Host': '([^']+)'", probe)
+    assert host is not None and "/healthz" in probe
+    allowed = web["environment"]["DJANGO_ALLOWED_HOSTS"].split(",")
+    assert host.group(1) == allowed[0]
+    settings.ALLOWED_HOSTS = ["konbini.city.saga.lg.jp"]  # the compose file's default
+    assert client.get("/healthz", HTTP_HOST="konbini.city.saga.lg.jp").status_code == 200
+    assert client.get("/healthz", HTTP_HOST="127.0.0.1:8000").status_code == 400
