@@ -91,3 +91,13 @@ def test_deploy_checks_stay_clean_with_a_staff_host(tmp_path):
     result = _start(env, "manage.py", "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_deploy_checks_refuse_the_simulated_card_ca(tmp_path):
+    from kiosk_api import jpki_sim
+
+    test_ca = jpki_sim.test_ca_load_or_create(pki_dir=tmp_path / "pki")
+    env = _production_env(tmp_path, KONBINI_TRUSTED_CA_FILES=str(test_ca.cert_path))
+    result = _start(env, "manage.py", "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode != 0
+    assert "kiosk_api.E001" in result.stderr + result.stdout
