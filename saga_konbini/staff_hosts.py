@@ -37,7 +37,7 @@ def is_staff_path(path: str) -> bool:
 def is_staff_host(request: HttpRequest) -> bool:
     """Whether the request came in on a staff host name (any host when ``STAFF_HOSTS`` is empty).
 
-    ``get_host`` has already checked ALLOWED_HOSTS (a disallowed host is a 400 as everywhere).
+    ``get_host`` checks ALLOWED_HOSTS first: a disallowed host is a 400 here, as everywhere.
     """
     staff_hosts = settings.STAFF_HOSTS
     if not staff_hosts:
