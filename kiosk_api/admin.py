@@ -2,35 +2,69 @@
 alerts, CRL state.
 
 Terminals are registered, rotated, suspended and revoked only through the services, so every step
-is audited and the token is shown once, in a message, never stored.
+is audited. A new token is shown once, on the page that answers the registering or rotating POST
+itself, and is never stored: not in a cookie, the session, the messages framework, a URL or a log.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.cache import add_never_cache_headers
 from django.utils.functional import Promise
 from django.utils.translation import gettext, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from audit.request_context import staff_request_context
 from audit.services import Actor, audit_record
 from kiosk_api import door, services
 from kiosk_api.models import CrlSnapshot, KioskAlert, MaintenanceWindow, Terminal
 
+# The tokens issued while answering one request, kept on that request object only: save_model
+# issues the token and response_add shows it, and nothing else may carry it between the two.
+_ISSUED_TOKENS_ATTRIBUTE = "_konbini_issued_terminal_tokens"
 
-def _show_token(request: HttpRequest, terminal: Terminal, token: str) -> None:
-    messages.warning(
-        request,
-        gettext(
-            "端末「%(terminal)s」のトークン(この画面でのみ表示されます。端末に設定してください): %(token)s"
-        )
-        % {"terminal": terminal, "token": token},
-    )
+
+@dataclass(frozen=True)
+class IssuedToken:
+    terminal: Terminal
+    token: str = field(repr=False)  # never in a repr, hence never in a traceback or a log line
+
+
+def _issued_tokens(request: HttpRequest) -> list[IssuedToken]:
+    issued: list[IssuedToken] | None = getattr(request, _ISSUED_TOKENS_ATTRIBUTE, None)
+    if issued is None:
+        issued = []
+        setattr(request, _ISSUED_TOKENS_ATTRIBUTE, issued)
+    return issued
+
+
+def _show_token(
+    request: HttpRequest, model_admin: admin.ModelAdmin[Terminal], *, title: str, issued: list[IssuedToken]
+) -> TemplateResponse:
+    """The one page that shows new tokens: the response to the POST that issued them.
+
+    ``no-store``: no browser or proxy cache keeps the page, so neither going back nor a cache can
+    show the token again; the page also replaces its own history entry with a plain GET of the
+    terminal list (or the terminal), so that reloading it does not send the POST a second time.
+    """
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": title,
+        "issued": issued,
+        "single": issued[0].terminal if len(issued) == 1 else None,
+    }
+    response = TemplateResponse(request, "admin/kiosk_api/terminal/token_issued.html", context)
+    add_never_cache_headers(response)  # Cache-Control: ... no-store ..., private
+    return response
 
 
 @admin.register(Terminal)
@@ -53,13 +87,27 @@ class TerminalAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
+        staff = staff_request_context(request)
         terminal, token = services.terminal_register(
-            name=obj.name, chain=obj.chain, store_code=obj.store_code, actor=Actor.user(request.user)
+            name=obj.name,
+            chain=obj.chain,
+            store_code=obj.store_code,
+            actor=staff.actor,
+            source=staff.source,
+            request_id=staff.request_id,
         )
         obj.pk = terminal.pk
         obj.token_hash = terminal.token_hash
         obj.token_prefix = terminal.token_prefix
-        _show_token(request, terminal, token)
+        _issued_tokens(request).append(IssuedToken(terminal=terminal, token=token))
+
+    def response_add(
+        self, request: HttpRequest, obj: Terminal, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        issued = _issued_tokens(request)
+        if not issued:
+            return super().response_add(request, obj, post_url_continue)
+        return _show_token(request, self, title=gettext("端末を登録しました"), issued=issued)
 
     def _apply(self, request: HttpRequest, queryset: QuerySet[Terminal], action: Any, done: Promise) -> None:
         """``done``: the success message, an ``ngettext_lazy`` counted by ``count``."""
@@ -95,16 +143,25 @@ class TerminalAdmin(admin.ModelAdmin):
         self._apply(request, queryset, services.terminal_revoke, done)
 
     @admin.action(description=_("選択した端末のトークンを再発行する"))
-    def rotate_selected(self, request: HttpRequest, queryset: QuerySet[Terminal]) -> None:
+    def rotate_selected(self, request: HttpRequest, queryset: QuerySet[Terminal]) -> TemplateResponse | None:
+        staff = staff_request_context(request)
+        issued: list[IssuedToken] = []
         for terminal in queryset:
             try:
                 rotated, token = services.terminal_rotate_token(
-                    terminal_id=terminal.pk, actor=Actor.user(request.user)
+                    terminal_id=terminal.pk,
+                    actor=staff.actor,
+                    source=staff.source,
+                    request_id=staff.request_id,
                 )
             except ValidationError as exc:
                 self.message_user(request, f"{terminal}: {' '.join(exc.messages)}", messages.ERROR)
             else:
-                _show_token(request, rotated, token)
+                issued.append(IssuedToken(terminal=rotated, token=token))
+        if not issued:
+            return None  # back to the list, which shows why nothing was rotated
+        # The refusals, if any, are shown on the token page itself (its messages are read there).
+        return _show_token(request, self, title=gettext("トークンを再発行しました"), issued=issued)
 
 
 @admin.register(MaintenanceWindow)

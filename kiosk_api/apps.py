@@ -7,5 +7,6 @@ class KioskApiConfig(AppConfig):
     verbose_name = pgettext_lazy("app", "キオスク端末")
 
     def ready(self) -> None:
-        # Registers the OpenAPI description of the terminal token (drf-spectacular extension).
-        from kiosk_api import schema  # noqa: F401
+        # The OpenAPI description of the terminal token (drf-spectacular extension), and the deploy
+        # check that production trusts no simulated card CA: both register themselves on import.
+        from kiosk_api import checks, schema  # noqa: F401

@@ -96,8 +96,13 @@ def _new_token() -> str:
     return f"skt_{secrets.token_urlsafe(32)}"
 
 
-def terminal_register(*, name: str, chain: str, store_code: str, actor: Actor) -> tuple[Terminal, str]:
-    """Register a kiosk terminal. Returns the terminal and its token, which is shown once only."""
+def terminal_register(
+    *, name: str, chain: str, store_code: str, actor: Actor, source: str = "", request_id: str = ""
+) -> tuple[Terminal, str]:
+    """Register a kiosk terminal. Returns the terminal and its token, which is shown once only.
+
+    ``source`` and ``request_id``: the clerk's client address and request id, when a clerk acts.
+    """
     name, store_code = name.strip(), store_code.strip()
     errors: dict[str, str] = {}
     if not name:
@@ -121,6 +126,8 @@ def terminal_register(*, name: str, chain: str, store_code: str, actor: Actor) -
             actor=actor,
             action="terminal.registered",
             payload={"terminal": terminal.pk, "chain": chain, "store_code": store_code, "name": name},
+            source=source,
+            request_id=request_id,
         )
     return terminal, token
 
@@ -129,7 +136,9 @@ def _terminal_locked(terminal_id: int) -> Terminal:
     return Terminal.objects.select_for_update().get(pk=terminal_id)
 
 
-def terminal_rotate_token(*, terminal_id: int, actor: Actor) -> tuple[Terminal, str]:
+def terminal_rotate_token(
+    *, terminal_id: int, actor: Actor, source: str = "", request_id: str = ""
+) -> tuple[Terminal, str]:
     """Replace a terminal's token; the old one stops working at once. A revoked terminal stays revoked."""
     token = _new_token()
     with transaction.atomic():
@@ -140,7 +149,13 @@ def terminal_rotate_token(*, terminal_id: int, actor: Actor) -> tuple[Terminal, 
         terminal.token_prefix = token[:TOKEN_PREFIX_LENGTH]
         terminal.rotated_at = timezone.now()
         terminal.save(update_fields=["token_hash", "token_prefix", "rotated_at"])
-        audit_record(actor=actor, action="terminal.token_rotated", payload={"terminal": terminal.pk})
+        audit_record(
+            actor=actor,
+            action="terminal.token_rotated",
+            payload={"terminal": terminal.pk},
+            source=source,
+            request_id=request_id,
+        )
     return terminal, token
 
 

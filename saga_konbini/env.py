@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+from django.http.request import split_domain_port
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -53,6 +54,18 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_host_names(name: str) -> list[str]:
+    """A comma-separated list of exact host names (lower-cased), without ports or wildcards."""
+    names = [entry.lower().removesuffix(".") for entry in env_list(name, [])]
+    for entry in names:
+        domain, port = split_domain_port(entry)
+        if domain != entry or port or entry.startswith(".") or not entry.strip(".-"):
+            raise ImproperlyConfigured(
+                f"{name}: {entry!r} is not a host name (no scheme, port, path or wildcard)"
+            )
+    return names
 
 
 def env_networks(name: str, default: list[str]) -> list[str]:

@@ -1,8 +1,9 @@
 """One environment-driven settings module (see README, "Configuration").
 
 ``SAGA_ENV=production`` turns on the production rules: every secret must come from the
-environment, DEBUG is off, cookies are secure and the kiosk simulator is off. Without it the
-embedded defaults apply: SQLite and local folders under ``var/``, no Redis needed.
+environment, DEBUG is off, cookies are secure and the kiosk simulator is off (turning DEBUG or the
+simulator on is a start-up error). Without it the embedded defaults apply: SQLite and local folders
+under ``var/``, no Redis needed.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.http.request import validate_host
 from django.utils.translation import gettext_lazy as _
 
 from saga_konbini.env import (
     env_bool,
+    env_host_names,
     env_int,
     env_list,
     env_networks,
@@ -43,6 +46,16 @@ if PRODUCTION and DEBUG:
     raise ImproperlyConfigured("DJANGO_DEBUG must be off in production")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+# --- Staff host names (saga_konbini/staff_hosts.py) -------------------------------------------
+# The admin (/admin/) and the audit views (/audit/) answer only on these host names, the city's
+# internal name for the server; everywhere else they are a plain 404. Empty: on every allowed
+# host. Each name must also be in DJANGO_ALLOWED_HOSTS: one list says which hosts are served,
+# and a name missing from it would turn the staff pages into 400s nobody could explain.
+STAFF_HOSTS = env_host_names("STAFF_HOSTS")
+for _staff_host in STAFF_HOSTS:
+    if not validate_host(_staff_host, ALLOWED_HOSTS):
+        raise ImproperlyConfigured(f"STAFF_HOSTS: {_staff_host!r} must also be in DJANGO_ALLOWED_HOSTS")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -75,6 +88,9 @@ MIDDLEWARE = [
     # Request latency per URL route name for /metrics (saga_konbini/metrics.py).
     "saga_konbini.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before sessions and authentication: /admin/ and /audit/ on a host not in STAFF_HOSTS are a
+    # 404 before any admin code, session lookup or login lockout runs.
+    "saga_konbini.staff_hosts.StaffHostMiddleware",
     # JSON errors and the body size limit for everything under /api/kiosk/v1/ (SPEC §3).
     "kiosk_api.middleware.KioskApiMiddleware",
     # Below the kiosk API's middleware, so that it sees a database outage first: 503, not 500.
@@ -315,6 +331,9 @@ MAYOR_NAME = env_str("MAYOR_NAME", "坂井　英隆")
 MUNICIPALITY_CODE = "41201"
 # SPEC §9: the browser kiosk is for demos and training only.
 KIOSK_SIMULATOR_ENABLED = env_bool("KIOSK_SIMULATOR_ENABLED", not PRODUCTION)
+if PRODUCTION and KIOSK_SIMULATOR_ENABLED:
+    # Its demo cards and terminal token would let anyone issue certificates from a browser.
+    raise ImproperlyConfigured("KIOSK_SIMULATOR_ENABLED must be off in production (demos and training only)")
 # The browser kiosk's demo cards and terminal token (seed_demo --cards writes them there), and the
 # kiosk API it calls over HTTP ("" = this same server, as the browser reached it).
 KIOSK_SIMULATOR_CARDS_DIR = Path(env_str("KIOSK_SIMULATOR_CARDS_DIR", str(VAR_DIR / "cards")))

@@ -128,9 +128,21 @@ def test_each_role_sees_only_what_it_may(browser: Browser, page: Page, live_serv
     page.select_option("#id_chain", "lawson")
     page.fill("#id_store_code", "L-0100")
     page.click("input[name=_save]")
-    expect(page.locator(".messagelist")).to_contain_text("この画面でのみ表示されます")
+    expect(page.locator("#content")).to_contain_text("この画面でのみ表示されます")
+    token = page.locator("code.terminal-token").inner_text()
+    assert token.startswith("skt_")
     shot(page, "admin-terminal-registered")
-    assert Terminal.objects.filter(name="2号機", chain="lawson").exists()
+    assert Terminal.objects.filter(name="2号機", chain="lawson").count() == 1
+    # Reloading shows the terminal, not the token, and does not register it a second time; nor
+    # does coming back to the page from the list.
+    page.reload()
+    expect(page.locator("#content h1")).to_be_visible()
+    expect(page.locator("#content")).not_to_contain_text(token)
+    page.goto(f"{base}/admin/kiosk_api/terminal/")
+    page.go_back()
+    expect(page.locator("#content h1")).to_be_visible()
+    expect(page.locator("#content")).not_to_contain_text(token)
+    assert Terminal.objects.filter(name="2号機", chain="lawson").count() == 1
     page.context.clear_cookies()
 
     # 監査: /audit/ sends them to sign in and back; the admin turns them away to its login page.

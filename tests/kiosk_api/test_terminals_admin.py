@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import io
+import logging
+import re
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
-from django.contrib.messages import get_messages
+from django.contrib.messages.storage.fallback import FallbackStorage
+from django.contrib.sessions.models import Session
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEvent
+from audit.services import Actor
 from kiosk_api import jpki_sim
 from kiosk_api.crl import CrlRefreshError, crl_refresh
 from kiosk_api.models import CrlSnapshot, KioskAlert, Terminal
+from kiosk_api.services import terminal_register, terminal_revoke
 from kiosk_api.tasks import crl_refresh_task
+from saga_konbini import roles
 from tests.kiosk_api.cards import BASE, NOW
 
 pytestmark = pytest.mark.django_db
@@ -41,36 +48,111 @@ def test_register_terminal_refuses_an_unknown_chain():
 
 
 @pytest.fixture
-def clerk_client(client):
-    clerk = User.objects.create_superuser("clerk", "clerk@example.jp", "a-long-clerk-password")
-    client.force_login(clerk)
+def supervisor_client(client, settings):
+    """A 係長: the role that registers terminals and rotates their tokens (saga_konbini/roles.py)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    groups = roles.roles_ensure()
+    supervisor = User.objects.create_user("kakaricho", password="a-long-supervisor-password", is_staff=True)
+    supervisor.groups.set([groups[roles.SUPERVISOR]])
+    client.force_login(supervisor)
     return client
 
 
-def test_admin_registration_shows_the_token_once(clerk_client, anonymous):
-    response = clerk_client.post(
-        "/admin/kiosk_api/terminal/add/", {"name": "4号機", "chain": "familymart", "store_code": "F-4"}
+CHANGELIST = "/admin/kiosk_api/terminal/"
+_SHOWN_TOKEN = re.compile(r'<code class="terminal-token">(skt_[A-Za-z0-9_-]+)</code>')
+
+
+def _tokens_shown(response) -> list[str]:
+    return _SHOWN_TOKEN.findall(response.content.decode())
+
+
+def _stored_messages(client) -> list[str]:
+    """What the messages framework keeps for the next page (its cookie, then the session)."""
+    request = RequestFactory().get("/")
+    request.COOKIES = {name: morsel.value for name, morsel in client.cookies.items()}
+    request.session = client.session
+    return [str(message) for message in FallbackStorage(request)]
+
+
+def _assert_shown_once_and_kept_nowhere(client, response, token: str, caplog) -> None:
+    # Shown on the answer to the POST itself: not a redirect, so never in a Location either.
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    assert token not in str(response.cookies)  # every Set-Cookie header of the response
+    assert token not in str(client.cookies)
+    assert all(token not in str(session.get_decoded()) for session in Session.objects.all())
+    assert all(token not in message for message in _stored_messages(client))
+    assert token not in caplog.text
+    # The next pages show it no more.
+    assert token not in client.get(CHANGELIST).content.decode()
+    terminal = Terminal.objects.get(token_prefix=token[:12])
+    assert token not in client.get(f"{CHANGELIST}{terminal.pk}/change/").content.decode()
+
+
+def test_admin_registration_shows_the_token_once_on_its_own_page(supervisor_client, anonymous, caplog):
+    caplog.set_level(logging.DEBUG)
+    response = supervisor_client.post(
+        f"{CHANGELIST}add/", {"name": "4号機", "chain": "familymart", "store_code": "F-4"}
     )
-    assert response.status_code == 302
-    messages = [str(m) for m in get_messages(response.wsgi_request)]
-    token = next(m for m in messages if "トークン" in m).rsplit(": ", 1)[1]
+    [token] = _tokens_shown(response)
     terminal = Terminal.objects.get()
     assert token.startswith("skt_") and terminal.token_prefix == token[:12]
+    assert "4号機" in response.content.decode()
+    _assert_shown_once_and_kept_nowhere(supervisor_client, response, token, caplog)
     anonymous.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     assert anonymous.post(f"{BASE}sessions").status_code == 201
-    assert AuditEvent.objects.get(action="terminal.registered").actor_kind == "clerk"
+    event = AuditEvent.objects.get(action="terminal.registered")
+    assert (event.actor_kind, event.actor_label) == ("clerk", "kakaricho")
+    assert event.source == "127.0.0.1" and event.request_id
+    assert token not in str(event.payload)
 
 
-def test_admin_actions_suspend_rotate_and_revoke(clerk_client, terminal, api):
-    url = "/admin/kiosk_api/terminal/"
-    clerk_client.post(url, {"action": "suspend_selected", "_selected_action": [terminal.pk]})
+def test_admin_rotation_shows_each_new_token_once(supervisor_client, terminal, api, anonymous, caplog):
+    caplog.set_level(logging.DEBUG)
+    second, _ = terminal_register(name="5号機", chain="lawson", store_code="L-5", actor=Actor.job("test"))
+    revoked, _ = terminal_register(name="6号機", chain="lawson", store_code="L-6", actor=Actor.job("test"))
+    terminal_revoke(terminal_id=revoked.pk, actor=Actor.job("test"))
+
+    response = supervisor_client.post(
+        CHANGELIST,
+        {"action": "rotate_selected", "_selected_action": [terminal.pk, second.pk, revoked.pk]},
+    )
+    tokens = _tokens_shown(response)
+    assert len(tokens) == 2
+    assert {t[:12] for t in tokens} == set(
+        Terminal.objects.filter(pk__in=[terminal.pk, second.pk]).values_list("token_prefix", flat=True)
+    )
+    assert "廃止された端末のトークンは更新できません" in response.content.decode()  # 6号機, on the same page
+    for token in tokens:
+        _assert_shown_once_and_kept_nowhere(supervisor_client, response, token, caplog)
+        anonymous.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        assert anonymous.post(f"{BASE}sessions").status_code == 201
+    assert api.post(f"{BASE}sessions").status_code == 401  # the old token died with the rotation
+    events = AuditEvent.objects.filter(action="terminal.token_rotated")
+    assert sorted(e.payload["terminal"] for e in events) == sorted([terminal.pk, second.pk])
+    assert {(e.actor_label, e.source) for e in events} == {("kakaricho", "127.0.0.1")}
+
+
+def test_rotating_only_revoked_terminals_goes_back_to_the_list(supervisor_client, terminal):
+    terminal_revoke(terminal_id=terminal.pk, actor=Actor.job("test"))
+    response = supervisor_client.post(
+        CHANGELIST, {"action": "rotate_selected", "_selected_action": [terminal.pk]}, follow=True
+    )
+    assert response.redirect_chain[-1][0] == CHANGELIST
+    assert "廃止された端末のトークンは更新できません" in response.content.decode()
+    assert not _tokens_shown(response)
+
+
+def test_admin_actions_suspend_rotate_and_revoke(supervisor_client, terminal, api):
+    url = CHANGELIST
+    supervisor_client.post(url, {"action": "suspend_selected", "_selected_action": [terminal.pk]})
     assert Terminal.objects.get().status == "suspended"
     assert api.post(f"{BASE}sessions").status_code == 403
-    clerk_client.post(url, {"action": "reactivate_selected", "_selected_action": [terminal.pk]})
-    response = clerk_client.post(url, {"action": "rotate_selected", "_selected_action": [terminal.pk]})
-    assert any("トークン" in str(m) for m in get_messages(response.wsgi_request))
+    supervisor_client.post(url, {"action": "reactivate_selected", "_selected_action": [terminal.pk]})
+    response = supervisor_client.post(url, {"action": "rotate_selected", "_selected_action": [terminal.pk]})
+    assert len(_tokens_shown(response)) == 1
     assert api.post(f"{BASE}sessions").status_code == 401  # the old token died with the rotation
-    clerk_client.post(url, {"action": "revoke_selected", "_selected_action": [terminal.pk]})
+    supervisor_client.post(url, {"action": "revoke_selected", "_selected_action": [terminal.pk]})
     assert Terminal.objects.get().status == "revoked"
     actions = set(AuditEvent.objects.filter(action__startswith="terminal.").values_list("action", flat=True))
     assert {

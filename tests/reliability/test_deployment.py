@@ -123,3 +123,64 @@ def test_proxy_requires_terminal_certificates_on_the_api_and_hides_metrics():
     assert "proxy_buffering off" not in conf and "proxy_request_buffering off" not in conf
     assert "proxy_set_header X-Request-ID $request_id;" in conf
     assert "client_max_body_size 64k;" in conf
+
+
+def _server_block(conf: str, server_name: str) -> str:
+    """The text of the nginx ``server { ... }`` block that names ``server_name``."""
+    start = conf.rindex("server {", 0, conf.index(f"server_name {server_name};"))
+    depth = 0
+    for position in range(start, len(conf)):
+        depth += {"{": 1, "}": -1}.get(conf[position], 0)
+        if depth == 0 and conf[position] == "}":
+            return conf[start : position + 1]
+    raise AssertionError(f"unbalanced server block for {server_name}")
+
+
+def test_staff_pages_have_their_own_name_on_the_internal_network(compose):
+    env = compose["services"]["web"]["environment"]
+    public = "${KONBINI_HOST:-konbini.city.saga.lg.jp}"
+    staff = "${KONBINI_STAFF_HOST:-konbini-admin.city.saga.lg.jp}"
+    # The application: staff pages only on the staff name, which is an allowed host and origin.
+    assert env["STAFF_HOSTS"] == staff
+    assert env["DJANGO_ALLOWED_HOSTS"].split(",") == [public, staff]
+    assert env["DJANGO_CSRF_TRUSTED_ORIGINS"].split(",") == [f"https://{public}", f"https://{staff}"]
+    # The proxy gets the same two names, filled into its configuration at start.
+    proxy = compose["services"]["proxy"]
+    proxy_env = proxy["environment"]
+    assert (proxy_env["KONBINI_HOST"], proxy_env["KONBINI_STAFF_HOST"]) == (public, staff)
+    assert "./deploy/nginx.conf:/etc/nginx/templates/nginx.conf.template:ro" in proxy["volumes"]
+    assert proxy_env["NGINX_ENVSUBST_OUTPUT_DIR"] == "/etc/nginx"
+    conf = (ROOT / "deploy" / "nginx.conf").read_text(encoding="utf-8")
+    # Only those names are substituted; nginx's own ${request_time} stays as it is.
+    assert set(re.findall(r"\$\{([A-Z_]+)\}", conf)) == {"KONBINI_HOST", "KONBINI_STAFF_HOST"}
+    assert re.match(proxy_env["NGINX_ENVSUBST_FILTER"], "KONBINI_HOST")
+    assert not re.match(proxy_env["NGINX_ENVSUBST_FILTER"], "request_time")
+
+    public_server = _server_block(conf, "${KONBINI_HOST}")
+    assert "default_server" in public_server
+    assert "location ~ ^/(admin|audit)(/|$) { return 404; }" in public_server  # defence in depth
+    # The audit log's public face stays public: witnesses outside the city read it.
+    assert "location ^~ /audit/transparency/ { proxy_pass http://konbini_web; }" in public_server
+    staff_server = _server_block(conf, "${KONBINI_STAFF_HOST}")
+    for path in ("/admin/", "/audit/", "/i18n/", "/static/"):
+        assert f"location {path} {{ proxy_pass http://konbini_web; }}" in staff_server, path
+    assert "location / { return 404; }" in staff_server and "/api/kiosk/" not in staff_server
+    # The internal network only, and never Docker's own network (the gateway may stand in for anyone).
+    rules = re.findall(r"^\s*(allow|deny)\s+(\S+);", staff_server, re.MULTILINE)
+    subnet = compose["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert rules[0] == ("deny", subnet) and rules[-1] == ("deny", "all")
+    assert {rule for rule, _ in rules[1:-1]} == {"allow"}
+
+
+def test_the_web_healthcheck_asks_under_an_allowed_host(compose, client, settings):
+    """Django answers a Host outside DJANGO_ALLOWED_HOSTS with 400: a probe under 127.0.0.1 would
+    call every web replica unhealthy, and the proxy, which waits for a healthy web, would never start."""
+    web = compose["services"]["web"]
+    probe = " ".join(web["healthcheck"]["test"])
+    host = re.search(r"'Host': '([^']+)'", probe)
+    assert host is not None and "/healthz" in probe
+    allowed = web["environment"]["DJANGO_ALLOWED_HOSTS"].split(",")
+    assert host.group(1) == allowed[0]
+    settings.ALLOWED_HOSTS = ["konbini.city.saga.lg.jp"]  # the compose file's default
+    assert client.get("/healthz", HTTP_HOST="konbini.city.saga.lg.jp").status_code == 200
+    assert client.get("/healthz", HTTP_HOST="127.0.0.1:8000").status_code == 400

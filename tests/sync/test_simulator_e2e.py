@@ -176,6 +176,27 @@ def test_bad_arguments_are_refused_and_change_nothing(
     assert not (tmp_path / "pki").exists()
 
 
+@pytest.mark.parametrize(
+    ("command", "arguments"),
+    [
+        ("seed_demo", ["--residents", "10", "--cards", "x"]),
+        ("core_sim", ["changes", "--count", "1"]),
+        ("core_sim", ["revoke", "--serial", "0ABC"]),
+        ("core_sim", ["crl"]),
+    ],
+)
+def test_demo_commands_refuse_production(
+    settings, tmp_path: Path, command: str, arguments: list[str]
+) -> None:
+    settings.PRODUCTION = True
+    settings.KONBINI_PKI_DIR = tmp_path / "pki"
+    with pytest.raises(CommandError, match="not for production"):
+        call_command(command, *arguments, stdout=StringIO())
+    assert not list(Path(settings.SYNC_INBOX_DIR).iterdir())
+    assert not Resident.objects.exists() and not Terminal.objects.exists()
+    assert not (tmp_path / "pki").exists()
+
+
 def test_core_sim_revoke_puts_the_serial_in_the_crl(settings, tmp_path: Path) -> None:
     settings.KONBINI_PKI_DIR = tmp_path / "pki"
     out = StringIO()

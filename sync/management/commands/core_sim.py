@@ -55,6 +55,12 @@ class Command(BaseCommand):
         sub.add_parser("crl", help="失効リストを再発行 / republish the CRL")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if settings.PRODUCTION:
+            # Its batches would be applied to the real mirror by the periodic sync; its CA is the test CA.
+            raise CommandError(
+                "core_sim はデモ専用です。本番環境では使えません / "
+                "core_sim is for demos only, not for production"
+            )
         pki_dir = Path(settings.KONBINI_PKI_DIR)
         action = options["action"]
         if action == "revoke":

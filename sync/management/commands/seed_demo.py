@@ -64,6 +64,12 @@ class Command(BaseCommand):
         parser.add_argument("--today", type=str, default="", help="基準日 / the simulated today (YYYY-MM-DD)")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if settings.PRODUCTION:
+            # Synthetic residents in the real mirror, a test CA and a demo terminal with a live token.
+            raise CommandError(
+                "seed_demo はデモ専用です。本番環境では使えません / "
+                "seed_demo is for demos only, not for production"
+            )
         residents: int = options["residents"]
         if residents < 1:
             raise CommandError("--residents は1以上で指定してください / --residents must be at least 1")

@@ -1,0 +1,103 @@
+"""Production settings refuse what is meant for demos, and check the staff host names, at start-up
+(a fresh process each time: settings are read once, when Django starts)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from saga_konbini.env import new_aes_key_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOW = (
+    "import django; django.setup(); from django.conf import settings as s; "
+    "print(s.KIOSK_SIMULATOR_ENABLED, s.STAFF_HOSTS)"
+)
+
+
+def _production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    env = {
+        "DJANGO_SETTINGS_MODULE": "saga_konbini.settings",
+        "PATH": "/usr/bin:/bin",
+        "SAGA_ENV": "production",
+        "DJANGO_SECRET_KEY": "production-settings-test-" + "x" * 50,
+        "MY_NUMBER_KEYS": new_aes_key_spec(),
+        "KONBINI_DOCUMENT_KEYS": new_aes_key_spec(),
+        "DJANGO_ALLOWED_HOSTS": "konbini.example.jp",
+        "KONBINI_VAR_DIR": str(tmp_path),
+    }
+    env.update(overrides)
+    return env
+
+
+def _start(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, *args] if args else [sys.executable, "-c", SHOW]
+    return subprocess.run(
+        command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_production_refuses_to_enable_the_browser_kiosk(tmp_path):
+    result = _start(_production_env(tmp_path, KIOSK_SIMULATOR_ENABLED="1"))
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and "KIOSK_SIMULATOR_ENABLED" in result.stderr
+
+
+def test_production_starts_with_the_browser_kiosk_off(tmp_path):
+    for env in (_production_env(tmp_path), _production_env(tmp_path, KIOSK_SIMULATOR_ENABLED="0")):
+        result = _start(env)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split()[0] == "False"
+
+
+def test_development_may_enable_the_browser_kiosk(tmp_path):
+    result = _start(_production_env(tmp_path, SAGA_ENV="development", KIOSK_SIMULATOR_ENABLED="1"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[0] == "True"
+
+
+def test_a_staff_host_must_be_an_allowed_host(tmp_path):
+    result = _start(_production_env(tmp_path, STAFF_HOSTS="konbini-admin.example.jp"))
+    assert result.returncode != 0
+    assert "STAFF_HOSTS" in result.stderr and "DJANGO_ALLOWED_HOSTS" in result.stderr
+
+
+def test_staff_hosts_are_exact_host_names(tmp_path):
+    allowed = "konbini.example.jp,.example.jp"
+    for wrong in ("https://konbini-admin.example.jp", "konbini-admin.example.jp:8443", "*", ".example.jp"):
+        result = _start(_production_env(tmp_path, DJANGO_ALLOWED_HOSTS=allowed, STAFF_HOSTS=wrong))
+        assert result.returncode != 0, wrong
+        assert "STAFF_HOSTS" in result.stderr, wrong
+    result = _start(
+        _production_env(
+            tmp_path,
+            DJANGO_ALLOWED_HOSTS="konbini.example.jp,konbini-admin.example.jp",
+            STAFF_HOSTS=" Konbini-Admin.example.jp ",
+        )
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False ['konbini-admin.example.jp']"
+
+
+def test_deploy_checks_stay_clean_with_a_staff_host(tmp_path):
+    """As .ci/run and docker-compose's migrate service run it, with the staff name of the compose file."""
+    env = _production_env(
+        tmp_path,
+        DJANGO_ALLOWED_HOSTS="konbini.example.jp,konbini-admin.example.jp",
+        DJANGO_CSRF_TRUSTED_ORIGINS="https://konbini.example.jp,https://konbini-admin.example.jp",
+        STAFF_HOSTS="konbini-admin.example.jp",
+    )
+    result = _start(env, "manage.py", "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_deploy_checks_refuse_the_simulated_card_ca(tmp_path):
+    from kiosk_api import jpki_sim
+
+    test_ca = jpki_sim.test_ca_load_or_create(pki_dir=tmp_path / "pki")
+    env = _production_env(tmp_path, KONBINI_TRUSTED_CA_FILES=str(test_ca.cert_path))
+    result = _start(env, "manage.py", "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode != 0
+    assert "kiosk_api.E001" in result.stderr + result.stdout
