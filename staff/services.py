@@ -161,6 +161,24 @@ def staff_otp_enrol_confirm(
     return True
 
 
+def staff_login_record(*, user: Any | None, succeeded: bool, source: str, request_id: str) -> None:
+    """A staff sign-in, or a refused one, as an audit event (SPEC §6: who and from where).
+
+    A refusal names the account only when its user name exists: what was typed into the field is
+    never recorded (a password typed there by mistake must not reach the log). The reason of a
+    refusal is not told apart either: the page does not tell, and django-axes counts it.
+    """
+    actor = _actor(user) if user is not None else Actor.public()
+    audit_record(
+        actor=actor,
+        action="staff.login",
+        outcome=AuditEvent.Outcome.SUCCESS if succeeded else AuditEvent.Outcome.FAILURE,
+        reason="" if succeeded else "invalid_login",
+        source=source,
+        request_id=request_id,
+    )
+
+
 def _actor(user: Any) -> Actor:
     auditor = user.groups.filter(name=roles.AUDITOR).exists() and not user.is_superuser
     return Actor.user(user, kind=AuditEvent.ActorKind.AUDITOR if auditor else AuditEvent.ActorKind.CLERK)

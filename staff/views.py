@@ -23,8 +23,9 @@ from django_otp import login as otp_login
 from audit.request_context import client_address, request_id_of
 from staff.forms import OtpEnrolForm, StaffLoginForm
 from staff.middleware import otp_pending_allowed
-from staff.selectors import staff_has_confirmed_device
+from staff.selectors import staff_has_confirmed_device, staff_user_named
 from staff.services import (
+    staff_login_record,
     staff_otp_enrol_confirm,
     staff_otp_enrolment_device,
     totp_secret_base32,
@@ -37,10 +38,26 @@ class StaffLoginView(LoginView):
 
     def form_valid(self, form: StaffLoginForm) -> HttpResponse:  # type: ignore[override]
         response = super().form_valid(form)
+        staff_login_record(
+            user=form.get_user(),
+            succeeded=True,
+            source=client_address(self.request),
+            request_id=request_id_of(self.request),
+        )
         if form.needs_enrolment:
             query = urlencode({REDIRECT_FIELD_NAME: self.get_success_url()})
             return HttpResponseRedirect(f"{reverse('staff:otp_enrol')}?{query}")
         return response
+
+    def form_invalid(self, form: StaffLoginForm) -> HttpResponse:  # type: ignore[override]
+        username = str(form.data.get("username", ""))
+        staff_login_record(
+            user=staff_user_named(username=username) if username else None,
+            succeeded=False,
+            source=client_address(self.request),
+            request_id=request_id_of(self.request),
+        )
+        return super().form_invalid(form)
 
 
 @login_not_required

@@ -68,8 +68,8 @@ def test_auditor_searches_a_resident_and_exports_csv(live_server, people):
     with chromium() as browser:
         _auditor_session(browser, live_server)
     recorded = list(AuditEvent.objects.filter(actor_label="kansa-browser").values_list("action", flat=True))
-    # One search, one export, and nothing from the forged POST.
-    assert sorted(recorded) == ["audit.export", "audit.search"]
+    # The sign-in, one search, one export, and nothing from the forged POST.
+    assert sorted(recorded) == ["audit.export", "audit.search", "staff.login"]
 
 
 def _auditor_session(browser: Browser, live_server) -> None:
@@ -120,4 +120,6 @@ def test_clerk_is_refused(live_server, people):
         assert response is not None and response.status == 403
         assert "鍋島" not in page.content()
         page.close()
-    assert not AuditEvent.objects.filter(actor_label="clerk-browser").exists()
+    # The clerk's sign-in is on record; the refused page read nothing.
+    recorded = AuditEvent.objects.filter(actor_label="clerk-browser").values_list("action", flat=True)
+    assert list(recorded) == ["staff.login"]

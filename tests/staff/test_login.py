@@ -121,3 +121,31 @@ def test_an_inactive_account_cannot_sign_in_even_with_a_right_code(client, otp_r
     clerk.is_active = False
     clerk.save()
     assert _refused(sign_in(client, "madoguchi", code=code_now(device_of(clerk))), client)
+
+
+def test_sign_ins_and_refused_ones_are_audited_with_the_true_address(client, otp_required, settings):
+    from audit.models import AuditEvent
+
+    settings.KONBINI_TRUSTED_PROXIES = ["10.9.0.1/32"]
+    clerk = make_user("madoguchi", roles.CLERK)
+    proxy = {"REMOTE_ADDR": "10.9.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.23"}
+    client.post(reverse("admin:login"), {"username": "hunter2-typed-here", "password": "x"}, **proxy)
+    client.post(
+        reverse("admin:login"),
+        {"username": "madoguchi", "password": PASSWORD, "otp_token": code_now(device_of(clerk))},
+        **proxy,
+    )
+    Client().post(
+        reverse("admin:login"),
+        {"username": "madoguchi", "password": PASSWORD, "otp_token": "000000"},
+        **proxy,
+    )
+    events = list(AuditEvent.objects.filter(action="staff.login").order_by("pk"))
+    assert [(e.outcome, e.actor_id) for e in events] == [
+        ("failure", "public"),
+        ("success", str(clerk.pk)),
+        ("failure", str(clerk.pk)),
+    ]
+    assert {e.source for e in events} == {"198.51.100.23"}
+    # What was typed into the user name field of an unknown account is nowhere in the log.
+    assert not any("hunter2" in str(vars(e)) for e in events)
