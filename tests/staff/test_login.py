@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import time_machine
@@ -128,7 +129,7 @@ def test_sign_ins_and_refused_ones_are_audited_with_the_true_address(client, otp
 
     settings.KONBINI_TRUSTED_PROXIES = ["10.9.0.1/32"]
     clerk = make_user("madoguchi", roles.CLERK)
-    proxy = {"REMOTE_ADDR": "10.9.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.23"}
+    proxy: dict[str, Any] = {"REMOTE_ADDR": "10.9.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.23"}
     client.post(reverse("admin:login"), {"username": "hunter2-typed-here", "password": "x"}, **proxy)
     client.post(
         reverse("admin:login"),
