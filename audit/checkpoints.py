@@ -88,6 +88,21 @@ def checkpoint_public_key() -> Ed25519PublicKey:
     return key
 
 
+def web_process_keys_check() -> None:
+    """A web process in production holds the public key only (SPEC §6): whoever takes one over must
+    not be able to sign a rewritten history. Refuses to start with a private key, or without the
+    public key that the chain page and /audit/ verify with."""
+    if not settings.PRODUCTION:
+        return
+    if os.environ.get("AUDIT_SIGNING_KEY") or os.environ.get("AUDIT_SIGNING_KEY_FILE"):
+        raise ImproperlyConfigured(
+            "AUDIT_SIGNING_KEY(_FILE) is set for a web process: only the audit-signing worker may "
+            "hold the checkpoint key; give web processes AUDIT_PUBLIC_KEY(_FILE)"
+        )
+    if not (os.environ.get("AUDIT_PUBLIC_KEY") or os.environ.get("AUDIT_PUBLIC_KEY_FILE")):
+        raise ImproperlyConfigured("AUDIT_PUBLIC_KEY(_FILE) must be set for a web process in production")
+
+
 def key_id_for(public_key: Ed25519PublicKey) -> str:
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]

@@ -179,6 +179,11 @@ AUDIT_CHECKPOINT_DIR = Path(env_str("AUDIT_CHECKPOINT_DIR", str(VAR_DIR / "audit
 AUDIT_CHECKPOINT_SECONDS = env_int("AUDIT_CHECKPOINT_SECONDS", 300, minimum=10)
 # Where `audit_verify` keeps the newest checkpoint it proved, for its next --since-last run.
 AUDIT_VERIFY_STATE_DIR = Path(env_str("AUDIT_VERIFY_STATE_DIR", str(VAR_DIR / "audit-verify")))
+# SPEC §6: only the process that signs checkpoints holds AUDIT_SIGNING_KEY. The checkpoint task
+# goes to a queue of its own, consumed by that one worker (docker-compose's "audit-signer"); the
+# other workers, which also run the web's background jobs, never see the key.
+AUDIT_SIGNING_QUEUE = "audit-signing"
+CELERY_TASK_ROUTES = {"audit.tasks.audit_checkpoint_task": {"queue": AUDIT_SIGNING_QUEUE}}
 CELERY_BEAT_SCHEDULE = {
     "sync-apply-pending-batches": {"task": "sync.tasks.sync_run_task", "schedule": float(SYNC_BEAT_SECONDS)},
     # SPEC §6: seal pending audit events and sign a checkpoint of the chain (audit/checkpoints.py).

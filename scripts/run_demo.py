@@ -75,6 +75,9 @@ def main() -> int:
             "saga_konbini",
             "worker",
             "-B",
+            # The demo's one worker also signs the audit checkpoints (their own queue in production).
+            "-Q",
+            "celery,audit-signing",
             "--concurrency",
             "1",
             "--loglevel",

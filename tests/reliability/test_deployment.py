@@ -28,7 +28,9 @@ def _command(service: dict[str, Any]) -> str:
 
 
 def test_compose_has_every_service_of_the_deployment(compose):
-    assert set(compose["services"]) == {"postgres", "redis", "migrate", "web", "worker", "beat", "proxy"}
+    assert set(compose["services"]) == {
+        "postgres", "redis", "migrate", "web", "worker", "audit-signer", "beat", "proxy",
+    }  # fmt: skip
     services = compose["services"]
     assert "gunicorn -c deploy/gunicorn.conf.py saga_konbini.wsgi:application" in _command(services["web"])
     assert services["web"]["deploy"]["replicas"] >= 2  # stateless: more than one from the start
@@ -53,7 +55,7 @@ def test_compose_commands_match_ci(compose):
 
 def test_every_app_service_waits_for_migrations_and_gets_its_secrets(compose):
     declared = set(compose["secrets"])
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "worker", "audit-signer", "beat"):
         service = compose["services"][name]
         assert service["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
         assert service["environment"]["SAGA_ENV"] == "production"
@@ -63,12 +65,34 @@ def test_every_app_service_waits_for_migrations_and_gets_its_secrets(compose):
         assert set(service["secrets"]) <= declared
     # Production refuses to start without these (saga_konbini/settings.py, audit/checkpoints.py).
     env = compose["services"]["web"]["environment"]
-    for secret in ("DJANGO_SECRET_KEY", "MY_NUMBER_KEYS", "KONBINI_DOCUMENT_KEYS", "AUDIT_SIGNING_KEY"):
+    for secret in ("DJANGO_SECRET_KEY", "MY_NUMBER_KEYS", "KONBINI_DOCUMENT_KEYS", "AUDIT_PUBLIC_KEY"):
         assert f"{secret}_FILE" in env, secret
     assert (
         env["PROMETHEUS_MULTIPROC_DIR"].startswith("/tmp") and "/tmp" in compose["services"]["web"]["tmpfs"]
     )
     assert "PGPASSWORD_FILE" in env and "PGPASSWORD" in (ROOT / "deploy" / "entrypoint.sh").read_text()
+
+
+def test_only_the_audit_signer_holds_the_checkpoint_key(compose):
+    """SPEC §6: the private key lives in the one process that signs; the checkpoint task is routed
+    to the queue that process alone consumes; the others may read the checkpoint files only."""
+    from django.conf import settings
+
+    holders = {
+        name
+        for name, service in compose["services"].items()
+        if "audit_signing_key" in service.get("secrets", [])
+        or "AUDIT_SIGNING_KEY_FILE" in service.get("environment", {})
+    }
+    assert holders == {"audit-signer"}
+    queue = settings.CELERY_TASK_ROUTES["audit.tasks.audit_checkpoint_task"]["queue"]
+    signer = _command(compose["services"]["audit-signer"]).split()
+    assert signer[signer.index("-Q") + 1] == queue
+    worker = _command(compose["services"]["worker"]).split()
+    assert queue not in worker[worker.index("-Q") + 1].split(",")
+    for name in ("web", "worker", "beat"):
+        checkpoints = [v for v in compose["services"][name]["volumes"] if v.startswith("checkpoints:")]
+        assert checkpoints == ["checkpoints:/srv/audit-checkpoints:ro"], name
 
 
 def test_the_image_never_takes_local_secrets_or_the_virtualenv():

@@ -101,3 +101,27 @@ def test_deploy_checks_refuse_the_simulated_card_ca(tmp_path):
     result = _start(env, "manage.py", "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode != 0
     assert "kiosk_api.E001" in result.stderr + result.stdout
+
+
+WSGI = "import saga_konbini.wsgi; print('served')"
+
+
+def test_a_production_web_process_refuses_the_checkpoint_signing_key(tmp_path):
+    """SPEC §6: whoever takes over a web worker must not be able to sign a rewritten history."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from audit.checkpoints import private_key_pem
+    from audit.keyring import public_key_pem
+
+    key = Ed25519PrivateKey.generate()
+    public = public_key_pem(key.public_key())
+    with_private = _start(
+        _production_env(tmp_path, AUDIT_SIGNING_KEY=private_key_pem(key), AUDIT_PUBLIC_KEY=public), "-c", WSGI
+    )
+    assert with_private.returncode != 0
+    assert "ImproperlyConfigured" in with_private.stderr and "AUDIT_SIGNING_KEY" in with_private.stderr
+    without_public = _start(_production_env(tmp_path), "-c", WSGI)
+    assert without_public.returncode != 0 and "AUDIT_PUBLIC_KEY" in without_public.stderr
+    public_only = _start(_production_env(tmp_path, AUDIT_PUBLIC_KEY=public), "-c", WSGI)
+    assert public_only.returncode == 0, public_only.stderr
+    assert public_only.stdout.strip().endswith("served")
