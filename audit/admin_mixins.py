@@ -4,6 +4,10 @@ Put ``AuditedResidentDataAdminMixin`` first in the bases of a ModelAdmin that sh
 a change list records ``admin.resident_list`` with the residents on the page, a detail page
 records ``admin.resident_view``, both with the clerk as the actor. The event is written before the
 page is returned: if the audit write fails, the clerk sees an error, not unaudited data.
+
+The admin's history page is switched off for these models (403 for everyone, the system
+administrator too): it titles each row by the object's name, a resident's name here, and it is not
+audited. ``NoHistoryAdminMixin`` does the same for admins that show resident data otherwise.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 
@@ -18,7 +23,16 @@ from audit.request_context import client_address, request_id_of
 from audit.services import Actor, audit_record
 
 
-class AuditedResidentDataAdminMixin:
+class NoHistoryAdminMixin:
+    """No history page: it would list resident names unaudited (saga_konbini/roles.py's matrix)."""
+
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        raise PermissionDenied
+
+
+class AuditedResidentDataAdminMixin(NoHistoryAdminMixin):
     """Audits the change list and the detail page of a ModelAdmin whose rows concern residents.
 
     Residents are found as: the row itself for ``Resident``; ``resident_id`` for rows that belong

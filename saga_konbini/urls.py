@@ -1,4 +1,8 @@
+from typing import Any
+
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
@@ -9,7 +13,19 @@ admin.site.site_title = _("佐賀市 コンビニ交付")
 admin.site.index_title = _("業務メニュー")
 admin.site.has_permission = roles.admin_site_has_permission  # type: ignore[method-assign]
 
+
+def _autocomplete_refused(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    # No admin uses autocomplete_fields, and the endpoint would search residents by name without an
+    # audit event (SPEC §6): it answers 403 to everyone (saga_konbini/roles.py's matrix).
+    raise PermissionDenied
+
+
+admin.site.autocomplete_view = _autocomplete_refused  # type: ignore[method-assign]
+
 urlpatterns = [
+    # Everyone signed in may sign out, auditors and staff in no role too: the admin's own logout URL
+    # sits behind its door check (admin_site_has_permission), which would keep them signed in.
+    path("admin/logout/", admin.site.logout, name="staff_logout"),
     path("admin/", admin.site.urls),
     # The language switch of the screens (Japanese by default, English available): POST to set_language.
     path("i18n/", include("django.conf.urls.i18n")),

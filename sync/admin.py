@@ -16,6 +16,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from audit.admin_mixins import NoHistoryAdminMixin
 from audit.services import Actor
 from sync.errors import Misconfigured, RetryLater
 from sync.models import Batch, QuarantinedRecord, ResidentBlock, SyncAlert, SyncCursor
@@ -152,7 +153,7 @@ class ResidentBlockInline(admin.TabularInline):
 
 
 @admin.register(QuarantinedRecord)
-class QuarantinedRecordAdmin(ReadOnlyAdmin):
+class QuarantinedRecordAdmin(NoHistoryAdminMixin, ReadOnlyAdmin):
     list_display = ("batch", "line_number", "entity", "key", "reason_code", "reason", "resolved_at")
     list_filter = (UnresolvedFilter, "entity", "reason_code")
     list_select_related = ("batch", "resolved_by")
@@ -162,7 +163,7 @@ class QuarantinedRecordAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ResidentBlock)
-class ResidentBlockAdmin(ReadOnlyAdmin):
+class ResidentBlockAdmin(NoHistoryAdminMixin, ReadOnlyAdmin):
     list_display = ("resident_code", "reason_code", "quarantined_record", "released_at")
     list_filter = (("released_at", admin.EmptyFieldListFilter),)
     list_select_related = ("quarantined_record__batch",)
