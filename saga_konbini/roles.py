@@ -171,6 +171,9 @@ class Rule:
     allowed_status: int = 200
     denied_status: int = 403
     area: str = ""
+    # Public (no login needed): the walk checks only that nobody is refused (no 302 to a login page,
+    # no 401 or 403); what it answers depends on data (404 before the first checkpoint, say).
+    public: bool = False
 
 
 @dataclass
@@ -394,7 +397,10 @@ def _matrix() -> dict[str, Rule]:
         add=_MANAGERS,
         edit=_MANAGERS,
         delete=_ADMIN,
-        note="superseded by a newer row; only the system administrator deletes one",
+        note=(
+            "only a fee starting in the future may be corrected (one in force or superseded is "
+            "read-only: add a newer row); only the system administrator deletes one; every change audited"
+        ),
     )
 
     m.area("Kiosk terminals, the service calendar, alerts and revocation lists")
@@ -404,7 +410,7 @@ def _matrix() -> dict[str, Rule]:
         view=_OPERATORS,
         add=_MANAGERS,
         edit=_MANAGERS,
-        note="revoked, never deleted",
+        note="revoked, never deleted; a correction of name, chain or store code is audited",
     )
     for action, title in (
         ("suspend_selected", "suspend"),
@@ -461,6 +467,25 @@ def _matrix() -> dict[str, Rule]:
         )
     )
     m.add(Rule("audit:statistics", "audit: issuance statistics", _AUDITORS))
+    m.area("Public transparency endpoints (SPEC §6: for witnesses outside the city, no login)")
+    m.add(
+        Rule(
+            "audit:transparency_checkpoint",
+            "audit: the newest signed checkpoint (JSON)",
+            _EVERYONE,
+            public=True,
+            note="public, no personal data",
+        )
+    )
+    m.add(
+        Rule(
+            "audit:transparency_consistency",
+            "audit: RFC 6962 consistency proof (JSON)",
+            _EVERYONE,
+            public=True,
+            note="public, no personal data",
+        )
+    )
     return m.rules
 
 

@@ -6,30 +6,39 @@ with PermissionDenied, change nothing, and leave an audit event with the outcome
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db.models import Model
 from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import Actor
-from certificates.models import IssuanceRecord, IssuanceStop
-from certificates.services import issuance_stop_create, issuance_stop_lift, issuance_void
+from certificates.models import Fee, IssuanceRecord, IssuanceStop
+from certificates.services import (
+    FeeLocked,
+    fee_delete,
+    fee_save,
+    issuance_stop_create,
+    issuance_stop_lift,
+    issuance_void,
+)
 from kiosk_api import services as kiosk
-from kiosk_api.models import Terminal
+from kiosk_api.models import MaintenanceWindow, Terminal
 from saga_konbini import roles
 from sync.models import SyncCursor
 from sync.services import sync_run
-from tests.certificates.factories import IssuanceStopFactory
+from tests.certificates.factories import FeeFactory, IssuanceStopFactory
 from tests.certificates.records import kiosk_record, terminal_for
 
 pytestmark = pytest.mark.django_db
+TODAY = date(2026, 12, 6)
+_years = itertools.count()
 
 
 def _staff(name: str, role: str, *, active: bool = True) -> Any:
@@ -43,7 +52,7 @@ class Case:
     """A service call on a fresh object, and the audit action it records."""
 
     action: str
-    make: Callable[[], Model | None]
+    make: Callable[[], Any]
     call: Callable[[Any, Actor], Any]
 
 
@@ -99,7 +108,48 @@ CASES = {
         lambda obj, actor: issuance_stop_lift(stop_id=obj.pk, actor=actor),
     ),
     "sync_run": Case("sync.run", lambda: None, lambda _obj, actor: sync_run(actor=actor)),
+    "terminal_update": Case(
+        "terminal.updated",
+        lambda: terminal_for("lawson"),
+        lambda obj, actor: kiosk.terminal_update(
+            terminal_id=obj.pk, name="改名", chain="lawson", store_code="L-77", actor=actor
+        ),
+    ),
+    "maintenance_window_save": Case(
+        "calendar.maintenance_added",
+        lambda: None,
+        lambda _obj, actor: kiosk.maintenance_window_save(
+            window=MaintenanceWindow(starts_at=_soon(), ends_at=_soon() + timedelta(hours=2), reason="保守"),
+            actor=actor,
+        ),
+    ),
+    "maintenance_window_delete": Case(
+        "calendar.maintenance_deleted",
+        lambda: MaintenanceWindow.objects.create(
+            starts_at=_soon(), ends_at=_soon() + timedelta(hours=2), reason="保守"
+        ),
+        lambda obj, actor: kiosk.maintenance_window_delete(window_id=obj.pk, actor=actor),
+    ),
+    "fee_save": Case(
+        "fee.added",
+        lambda: None,
+        lambda _obj, actor: fee_save(
+            fee=Fee(cert_type="inkan", amount_yen=350, effective_from=date(2031 + next(_years), 4, 1)),
+            actor=actor,
+            today=TODAY,
+        ),
+    ),
 }
+# Deleting a fee is the system administrator's alone: 係長 is refused too.
+FEE_DELETE = Case(
+    "fee.deleted",
+    lambda: FeeFactory.create(cert_type="nozei", effective_from=date(2031, 4, 1)),
+    lambda obj, actor: fee_delete(fee_id=obj.pk, actor=actor),
+)
+
+
+def _soon() -> Any:
+    return timezone.now() + timedelta(days=10)
 
 
 def _state() -> tuple[Any, ...]:
@@ -109,6 +159,8 @@ def _state() -> tuple[Any, ...]:
         list(IssuanceRecord.objects.order_by("pk").values()),
         list(IssuanceStop.objects.order_by("pk").values()),
         list(SyncCursor.objects.values()),
+        list(MaintenanceWindow.objects.order_by("pk").values()),
+        list(Fee.objects.order_by("pk").values()),
     )
 
 
@@ -116,9 +168,9 @@ def _successes() -> list[str]:
     return list(AuditEvent.objects.filter(outcome="success").values_list("action", flat=True))
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", [*sorted(CASES), "fee_delete"])
 def test_a_clerk_is_refused_nothing_changes_and_the_refusal_is_audited(name):
-    case = CASES[name]
+    case = FEE_DELETE if name == "fee_delete" else CASES[name]
     obj = case.make()
     clerk = _staff("madoguchi", roles.CLERK)
     before, successes = _state(), _successes()
@@ -134,9 +186,9 @@ def test_a_clerk_is_refused_nothing_changes_and_the_refusal_is_audited(name):
     )
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", [*sorted(CASES), "fee_delete"])
 def test_an_auditor_and_an_inactive_supervisor_are_refused(name):
-    case = CASES[name]
+    case = FEE_DELETE if name == "fee_delete" else CASES[name]
     obj = case.make()
     auditor = _staff("kansa", roles.AUDITOR)
     former = _staff("former", roles.SUPERVISOR, active=False)
@@ -173,3 +225,51 @@ def test_an_unknown_user_id_is_refused():
     with pytest.raises(PermissionDenied):
         kiosk.terminal_suspend(terminal_id=terminal.pk, actor=Actor(kind="clerk", id="999999", label="ghost"))
     assert Terminal.objects.get(pk=terminal.pk).status == "active"
+
+
+def test_only_the_system_administrator_deletes_a_fee():
+    supervisor = _staff("kakaricho", roles.SUPERVISOR)
+    fee = FEE_DELETE.make()
+    with pytest.raises(PermissionDenied):
+        FEE_DELETE.call(fee, Actor.user(supervisor))
+    admin = get_user_model().objects.create_superuser("sysadmin", password="x" * 12)
+    FEE_DELETE.call(fee, Actor.user(admin))
+    assert not Fee.objects.filter(pk=fee.pk).exists()
+    assert (
+        AuditEvent.objects.get(action="fee.deleted", outcome="success").payload["amount_yen"]
+        == fee.amount_yen
+    )
+
+
+def test_a_fee_in_force_is_never_changed_only_superseded():
+    supervisor = Actor.user(_staff("kakaricho", roles.SUPERVISOR))
+    in_force = FeeFactory.create(cert_type="inkan", amount_yen=300, effective_from=date(2020, 4, 1))
+    in_force.amount_yen = 30
+    with pytest.raises(FeeLocked):
+        fee_save(fee=in_force, actor=supervisor, today=TODAY)
+    assert Fee.objects.get(pk=in_force.pk).amount_yen == 300
+    future = FeeFactory.create(cert_type="inkan", amount_yen=300, effective_from=date(2027, 4, 1))
+    future.amount_yen = 350
+    fee_save(fee=future, actor=supervisor, today=TODAY)
+    assert Fee.objects.get(pk=future.pk).amount_yen == 350
+    changed = AuditEvent.objects.get(action="fee.changed")
+    assert (changed.payload["fee"], changed.payload["amount_yen"]) == (future.pk, 350)
+
+
+def test_a_terminal_correction_is_audited_with_what_changed():
+    terminal = terminal_for("lawson")
+    supervisor = _staff("kakaricho", roles.SUPERVISOR)
+    kiosk.terminal_update(
+        terminal_id=terminal.pk,
+        name=terminal.name,
+        chain="familymart",
+        store_code="F-12",
+        actor=Actor.user(supervisor),
+    )
+    terminal.refresh_from_db()
+    assert (terminal.chain, terminal.store_code) == ("familymart", "F-12")
+    event = AuditEvent.objects.get(action="terminal.updated")
+    assert (
+        event.payload["changed"]["chain"] == ["lawson", "familymart"]
+        and "name" not in event.payload["changed"]
+    )

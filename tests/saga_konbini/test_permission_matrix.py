@@ -359,6 +359,10 @@ def test_every_page_answers_as_the_matrix_says(role):
         if key == "admin:login":
             # Public: a signed-in staff member who may enter the admin is sent on to the menu.
             wanted = 302 if role in roles.ADMIN_ENTRANTS else 200
+        if rule.public:
+            if response.status_code in (302, 401, 403):
+                differences.append(f"{key}: {response.status_code}, but it is public")
+            continue
         if response.status_code != wanted:
             differences.append(f"{key}: {response.status_code}, the matrix says {wanted}")
             continue
@@ -451,3 +455,31 @@ def test_a_forged_void_by_a_clerk_changes_nothing():
         {"action": "void_selected", "_selected_action": [record.pk], "confirm": "yes", "reason": "偽造"},
     )
     assert IssuanceRecord.objects.get(pk=record.pk).status == "printed"
+
+
+def test_an_outsider_is_sent_to_the_login_page_everywhere_but_the_public_pages():
+    objects = {label: make() for label, make in OBJECT_FACTORIES.items()}
+    event = audit_record(actor=Actor.job("test"), action="kiosk.session_started", payload={})
+    client = Client()
+    differences = []
+    for key, rule in MATRIX.items():
+        target = _get_url(key, objects, event)
+        if target is None or key == "admin:login":
+            continue
+        response = client.get(*target)
+        refused = response.status_code == 302 and response["Location"].startswith(LOGIN)
+        if refused == rule.public:
+            differences.append(f"{key}: {response.status_code}")
+    assert differences == []
+
+
+def test_a_fee_in_force_opens_read_only_and_a_forged_save_changes_nothing():
+    fee = FeeFactory.create(cert_type="nozei", amount_yen=300, effective_from=date(2020, 4, 1))
+    client = _client(roles.ROLE_SUPERVISOR)
+    url = reverse("admin:certificates_fee_change", args=[fee.pk])
+    page = client.get(url)
+    assert page.status_code == 200 and not _editable(page)
+    forged = client.post(url, {"cert_type": "nozei", "amount_yen": "30", "effective_from": "2020-04-01"})
+    assert forged.status_code == 403
+    fee.refresh_from_db()
+    assert fee.amount_yen == 300
