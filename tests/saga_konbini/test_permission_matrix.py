@@ -326,6 +326,10 @@ def _get_url(key: str, objects: dict[str, Model], event: AuditEvent) -> tuple[st
         return reverse(key, args=[objects["auth.user"].pk]), {}
     if key == "admin:certificates_issuance_settlement":
         return reverse(key), {"month": "2026-11"}
+    if key == "admin:autocomplete":
+        # A well-formed query (Django would search households by address for a clerk).
+        query = {"app_label": "residents", "model_name": "resident", "field_name": "household"}
+        return reverse(key), {**query, "term": "佐賀"}
     for model in admin.site._registry:
         prefix = f"admin:{model._meta.app_label}_{model._meta.model_name}_"
         if key.startswith(prefix) and key[len(prefix) :] in MODEL_PAGES:
