@@ -340,6 +340,14 @@ def _get_url(key: str, objects: dict[str, Model], event: AuditEvent) -> tuple[st
     return reverse(key), {}
 
 
+def _object_of(key: str, objects: dict[str, Model]) -> Model:
+    """The object whose change page ``key`` names."""
+    for model in admin.site._registry:
+        if key == f"admin:{model._meta.app_label}_{model._meta.model_name}_change":
+            return objects[model._meta.label_lower]
+    raise KeyError(key)
+
+
 def _editable(response: Any) -> bool:
     """Whether a change page offers a form to save: change permission and a field not read-only."""
     context = response.context
@@ -376,6 +384,14 @@ def test_every_page_answers_as_the_matrix_says(role):
             may_edit = role in rule.edit
             if _editable(response) != may_edit:
                 differences.append(f"{key}: editable={_editable(response)}, the matrix says {may_edit}")
+            if not may_edit:
+                # A forged save of a read-only detail page: refused (403), or taken as a save of no
+                # field at all where every field is read-only (302); the row stays as it was.
+                obj = _object_of(key, objects)
+                before = _row(obj)
+                forged = client.post(url, {"_save": "1"})
+                if forged.status_code not in (302, 403) or _row(obj) != before:
+                    differences.append(f"{key}: a forged save answered {forged.status_code}")
     assert differences == []
 
 
