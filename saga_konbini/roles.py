@@ -257,7 +257,14 @@ def _matrix() -> dict[str, Rule]:
             note="open to every signed-in user, outside the admin's door check (saga_konbini/urls.py)",
         )
     )
-    m.add(Rule("admin:password_change", "admin: change one's own password", _OPERATORS))
+    m.add(
+        Rule(
+            "admin:password_change",
+            "admin: change one's own password",
+            _OPERATORS,
+            note="behind the admin's door: an auditor's password is set by the system administrator",
+        )
+    )
     m.add(Rule("admin:password_change_done", "admin: password changed", _OPERATORS))
     m.add(Rule("admin:jsi18n", "admin: the screens' JavaScript translations", _OPERATORS))
     m.add(
@@ -489,6 +496,10 @@ def _matrix() -> dict[str, Rule]:
     return m.rules
 
 
+# A new admin page, admin action, get_urls view or /audit/ view fails the walk test until it has a
+# rule here: add it to _matrix(), run `manage.py roles_matrix` for docs/roles.md, and give the walk
+# test (tests/saga_konbini/test_permission_matrix.py) an object of a new model in OBJECT_FACTORIES
+# and, for a new action, a recipe in ACTION_RECIPES.
 MATRIX: dict[str, Rule] = _matrix()
 
 
