@@ -33,7 +33,14 @@ from audit.services import Actor
 from certificates import reports
 from certificates.eligibility import japan_today
 from certificates.models import Fee, IssuanceRecord, IssuanceStop, IssuedCertificateNumber
-from certificates.services import issuance_stop_create, issuance_stop_lift, issuance_void
+from certificates.services import (
+    fee_delete,
+    fee_editable,
+    fee_save,
+    issuance_stop_create,
+    issuance_stop_lift,
+    issuance_void,
+)
 from kiosk_api.models import KioskIssuance, Terminal
 from residents.models import Resident
 from saga_konbini.roles import VOID_PERMISSION
@@ -342,6 +349,23 @@ class FeeAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # A past fee explains past issuances' fees: superseded by a newer row, never deleted.
         return bool(request.user.is_superuser)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A fee in force or superseded is read-only for everyone: a new amount is a new row.
+        if obj is not None and not fee_editable(fee=obj, today=japan_today(timezone.now())):
+            return False
+        return super().has_change_permission(request, obj)
+
+    # Through the services: every fee change is audited and re-checked against the actor's permission.
+    def save_model(self, request: HttpRequest, obj: Fee, form: ModelForm, change: bool) -> None:
+        fee_save(fee=obj, actor=Actor.user(request.user), today=japan_today(timezone.now()))
+
+    def delete_model(self, request: HttpRequest, obj: Fee) -> None:
+        fee_delete(fee_id=obj.pk, actor=Actor.user(request.user))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Fee]) -> None:
+        for fee in queryset:
+            fee_delete(fee_id=fee.pk, actor=Actor.user(request.user))
 
     @admin.display(description=_("本日の適用"), boolean=True)
     def in_force(self, obj: Fee) -> bool:

@@ -30,11 +30,12 @@ from certificates.errors import (
     SubjectMismatch,
 )
 from certificates.glyphs import UnprintableCharacterError, ensure_printable
-from certificates.models import CertType, IssuanceRecord, IssuanceStop, IssuedCertificateNumber
+from certificates.models import CertType, Fee, IssuanceRecord, IssuanceStop, IssuedCertificateNumber
 from certificates.numbers import certificate_numbers_allocate
 from certificates.rendering import RenderCopy, read_verification_payloads, render_certificate_pdf
 from certificates.signing import check_code_compute, payload_sign, payload_verify, pdf_sign
 from residents.models import CardLink, Resident
+from saga_konbini.roles import VOID_PERMISSION, actor_permission_require
 
 JUMINHYO_SCOPES = ("all", "selected")
 
@@ -447,7 +448,13 @@ def issuance_mark_printed(*, issuance_id: int, actor: Actor) -> IssuanceRecord:
 
 def issuance_void(*, issuance_id: int, reason: str, actor: Actor) -> IssuanceRecord:
     """Void an issuance (print failed, or a clerk's decision): no fee is due and /verify/ answers
-    無効 for its numbers. Voiding a voided issuance changes nothing."""
+    無効 for its numbers. Voiding a voided issuance changes nothing.
+
+    A staff actor needs the void permission (係長); a kiosk terminal voids its own failed prints (the
+    kiosk API checks that the issuance is the terminal's). Otherwise ``PermissionDenied``, audited."""
+    actor_permission_require(
+        actor=actor, permission=VOID_PERMISSION, action="certificate.voided", terminals=True
+    )
     reason = reason.strip()
     if not reason:
         raise ValueError("取消理由を入力してください。")
@@ -493,7 +500,12 @@ def _resident_ids_for_code(resident_code: str) -> list[int]:
 def issuance_stop_create(
     *, resident_code: str, reason: str, until: date | None, actor: Actor
 ) -> IssuanceStop:
-    """A clerk stops kiosk issuance for one resident (交付停止), until ``until`` inclusive or until lifted."""
+    """A clerk stops kiosk issuance for one resident (交付停止), until ``until`` inclusive or until lifted.
+
+    Only with ``certificates.add_issuancestop`` (係長); otherwise ``PermissionDenied``, audited."""
+    actor_permission_require(
+        actor=actor, permission="certificates.add_issuancestop", action="resident.stop_set"
+    )
     resident_code, reason = resident_code.strip(), reason.strip()
     if not resident_code:
         raise ValueError("住民番号を入力してください。")
@@ -518,7 +530,12 @@ def issuance_stop_create(
 
 
 def issuance_stop_lift(*, stop_id: int, actor: Actor) -> IssuanceStop:
-    """Lift a stop; lifting a lifted stop changes nothing."""
+    """Lift a stop; lifting a lifted stop changes nothing.
+
+    Only with ``certificates.change_issuancestop`` (係長); otherwise ``PermissionDenied``, audited."""
+    actor_permission_require(
+        actor=actor, permission="certificates.change_issuancestop", action="resident.stop_lifted"
+    )
     with transaction.atomic():
         stop = IssuanceStop.objects.select_for_update().get(pk=stop_id)
         if stop.lifted_at is not None:
@@ -533,3 +550,54 @@ def issuance_stop_lift(*, stop_id: int, actor: Actor) -> IssuanceStop:
             payload={"stop_id": stop.pk},
         )
         return stop
+
+
+# --- Fees ----------------------------------------------------------------------------------------
+
+
+class FeeLocked(ValueError):
+    """A fee row that is in force or superseded may not be edited: add a newer row instead."""
+
+
+def fee_editable(*, fee: Fee, today: date) -> bool:
+    """Only a fee that starts in the future may still be corrected: one in force (or superseded)
+    explains the fees residents paid, so a new amount is a new row with its own start date."""
+    return fee.effective_from > today
+
+
+def _fee_payload(fee: Fee) -> dict[str, Any]:
+    return {
+        "fee": fee.pk,
+        "cert_type": fee.cert_type,
+        "amount_yen": fee.amount_yen,
+        "effective_from": fee.effective_from.isoformat(),
+    }
+
+
+def fee_save(*, fee: Fee, actor: Actor, today: date) -> Fee:
+    """Add a fee row, or correct one that starts after ``today`` (係長), audited as ``fee.added`` /
+    ``fee.changed``. Raises ``FeeLocked`` for a row in force or superseded, ``PermissionDenied``
+    (audited) for an actor without the permission."""
+    adding = fee.pk is None
+    action = "fee.added" if adding else "fee.changed"
+    permission = "certificates.add_fee" if adding else "certificates.change_fee"
+    actor_permission_require(actor=actor, permission=permission, action=action)
+    with transaction.atomic():
+        if not adding:
+            stored = Fee.objects.select_for_update().get(pk=fee.pk)
+            if not fee_editable(fee=stored, today=today):
+                raise FeeLocked(
+                    "適用中または適用済みの手数料は変更できません。新しい適用開始日で追加してください。"
+                )
+        fee.save()
+        audit_record(actor=actor, action=action, payload=_fee_payload(fee))
+    return fee
+
+
+def fee_delete(*, fee_id: int, actor: Actor) -> None:
+    """Delete a fee row (the system administrator only: ``certificates.delete_fee``), audited."""
+    actor_permission_require(actor=actor, permission="certificates.delete_fee", action="fee.deleted")
+    with transaction.atomic():
+        fee = Fee.objects.select_for_update().get(pk=fee_id)
+        audit_record(actor=actor, action="fee.deleted", payload=_fee_payload(fee))
+        fee.delete()

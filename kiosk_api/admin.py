@@ -23,7 +23,7 @@ from django.utils.translation import gettext, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from audit.request_context import staff_request_context
-from audit.services import Actor, audit_record
+from audit.services import Actor
 from kiosk_api import door, services
 from kiosk_api.models import CrlSnapshot, KioskAlert, MaintenanceWindow, Terminal
 
@@ -73,6 +73,8 @@ class TerminalAdmin(admin.ModelAdmin):
     list_filter = ["status", "chain"]
     search_fields = ["name", "store_code", "token_prefix"]
     readonly_fields = ["status", "token_prefix", "created_at", "rotated_at", "last_seen_at"]
+    # Each action needs kiosk_api.change_terminal (係長): a clerk who may only look at terminals is
+    # not offered them, and a forged POST naming one is refused (the services check again).
     actions = ["suspend_selected", "reactivate_selected", "rotate_selected", "revoke_selected"]
 
     def has_delete_permission(self, request: HttpRequest, obj: Terminal | None = None) -> bool:
@@ -85,7 +87,14 @@ class TerminalAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Terminal, form: Any, change: bool) -> None:
         if change:
-            super().save_model(request, obj, form, change)
+            # A correction of name, chain or store code: audited, and re-checked by the service.
+            services.terminal_update(
+                terminal_id=obj.pk,
+                name=obj.name,
+                chain=obj.chain,
+                store_code=obj.store_code,
+                actor=Actor.user(request.user),
+            )
             return
         staff = staff_request_context(request)
         terminal, token = services.terminal_register(
@@ -121,28 +130,28 @@ class TerminalAdmin(admin.ModelAdmin):
         if count:
             self.message_user(request, done % {"count": count}, messages.SUCCESS)
 
-    @admin.action(description=_("選択した端末を一時停止する"))
+    @admin.action(description=_("選択した端末を一時停止する"), permissions=["change"])
     def suspend_selected(self, request: HttpRequest, queryset: QuerySet[Terminal]) -> None:
         done = ngettext_lazy(
             "%(count)d台の端末を一時停止しました。", "%(count)d台の端末を一時停止しました。", "count"
         )
         self._apply(request, queryset, services.terminal_suspend, done)
 
-    @admin.action(description=_("選択した端末の一時停止を解除する"))
+    @admin.action(description=_("選択した端末の一時停止を解除する"), permissions=["change"])
     def reactivate_selected(self, request: HttpRequest, queryset: QuerySet[Terminal]) -> None:
         done = ngettext_lazy(
             "%(count)d台の端末を再開しました。", "%(count)d台の端末を再開しました。", "count"
         )
         self._apply(request, queryset, services.terminal_reactivate, done)
 
-    @admin.action(description=_("選択した端末を廃止する(元に戻せません)"))
+    @admin.action(description=_("選択した端末を廃止する(元に戻せません)"), permissions=["change"])
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[Terminal]) -> None:
         done = ngettext_lazy(
             "%(count)d台の端末を廃止しました。", "%(count)d台の端末を廃止しました。", "count"
         )
         self._apply(request, queryset, services.terminal_revoke, done)
 
-    @admin.action(description=_("選択した端末のトークンを再発行する"))
+    @admin.action(description=_("選択した端末のトークンを再発行する"), permissions=["change"])
     def rotate_selected(self, request: HttpRequest, queryset: QuerySet[Terminal]) -> TemplateResponse | None:
         staff = staff_request_context(request)
         issued: list[IssuedToken] = []
@@ -186,36 +195,16 @@ class MaintenanceWindowAdmin(admin.ModelAdmin):
         }
         return super().changelist_view(request, context)
 
+    # Through the services: each change is audited and re-checked against the actor's permission.
     def save_model(self, request: HttpRequest, obj: MaintenanceWindow, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        _audit_window(
-            request, obj, "calendar.maintenance_changed" if change else "calendar.maintenance_added"
-        )
-        door.maintenance_cache_clear()  # every app process sees the new window at once
+        services.maintenance_window_save(window=obj, actor=Actor.user(request.user))
 
     def delete_model(self, request: HttpRequest, obj: MaintenanceWindow) -> None:
-        _audit_window(request, obj, "calendar.maintenance_deleted")
-        super().delete_model(request, obj)
-        door.maintenance_cache_clear()
+        services.maintenance_window_delete(window_id=obj.pk, actor=Actor.user(request.user))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[MaintenanceWindow]) -> None:
         for window in queryset:
-            _audit_window(request, window, "calendar.maintenance_deleted")
-        super().delete_queryset(request, queryset)
-        door.maintenance_cache_clear()
-
-
-def _audit_window(request: HttpRequest, window: MaintenanceWindow, action: str) -> None:
-    # The reason is the clerk's free text: it stays in the calendar, not in the audit payload.
-    audit_record(
-        actor=Actor.user(request.user),
-        action=action,
-        payload={
-            "window": window.pk,
-            "starts_at": window.starts_at.isoformat(),
-            "ends_at": window.ends_at.isoformat(),
-        },
-    )
+            services.maintenance_window_delete(window_id=window.pk, actor=Actor.user(request.user))
 
 
 @admin.register(KioskAlert)
@@ -226,6 +215,9 @@ class KioskAlertAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_change_permission(self, request: HttpRequest, obj: KioskAlert | None = None) -> bool:
+        return False  # raised and cleared by the system (the CRL refresh), never by hand
 
     def has_delete_permission(self, request: HttpRequest, obj: KioskAlert | None = None) -> bool:
         return False

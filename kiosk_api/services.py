@@ -39,14 +39,16 @@ from kiosk_api.auth import token_hash
 from kiosk_api.crl import crl_card_revoked
 from kiosk_api.document_store import document_decrypt, document_encrypt
 from kiosk_api.errors import KioskError
-from kiosk_api.models import KioskIssuance, KioskSession, StoredDocument, Terminal
+from kiosk_api.models import KioskIssuance, KioskSession, MaintenanceWindow, StoredDocument, Terminal
 from residents.models import CardLink, Resident
 from saga_konbini.fixed_sql import ModelRows
+from saga_konbini.roles import actor_permission_require
 
 CHALLENGE_BYTES = 32
 CHALLENGE_LIFETIME = timedelta(seconds=60)  # SPEC §3
 SESSION_IDLE_LIFETIME = timedelta(seconds=180)  # SPEC §3, sliding
 TOKEN_PREFIX_LENGTH = 12
+TERMINAL_CHANGE_PERMISSION = "kiosk_api.change_terminal"
 _REFUSED = AuditEvent.Outcome.REFUSED
 _SESSIONS = ModelRows(KioskSession)
 _ISSUANCES = ModelRows(KioskIssuance)
@@ -102,7 +104,8 @@ def terminal_register(
     """Register a kiosk terminal. Returns the terminal and its token, which is shown once only.
 
     ``source`` and ``request_id``: the clerk's client address and request id, when a clerk acts.
-    """
+    Raises ``PermissionDenied`` (audited as refused) unless the actor may add terminals (係長)."""
+    actor_permission_require(actor=actor, permission="kiosk_api.add_terminal", action="terminal.registered")
     name, store_code = name.strip(), store_code.strip()
     errors: dict[str, str] = {}
     if not name:
@@ -132,6 +135,35 @@ def terminal_register(
     return terminal, token
 
 
+def terminal_update(*, terminal_id: int, name: str, chain: str, store_code: str, actor: Actor) -> Terminal:
+    """Correct a terminal's name, chain or store code (係長); the change is audited with the old and
+    new values (they name a store, never a person). Its status and token change only through the
+    services above."""
+    actor_permission_require(actor=actor, permission=TERMINAL_CHANGE_PERMISSION, action="terminal.updated")
+    name, store_code = name.strip(), store_code.strip()
+    errors: dict[str, str] = {}
+    if not name:
+        errors["name"] = "端末名を入力してください。"
+    if chain not in Terminal.Chain.values:
+        errors["chain"] = "チェーンの指定が正しくありません。"
+    if not store_code:
+        errors["store_code"] = "店舗コードを入力してください。"
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        terminal = _terminal_locked(terminal_id)
+        wanted = {"name": name, "chain": chain, "store_code": store_code}
+        changed = {f: [getattr(terminal, f), v] for f, v in wanted.items() if getattr(terminal, f) != v}
+        if changed:
+            for field_name, (_old, new) in changed.items():
+                setattr(terminal, field_name, new)
+            terminal.save(update_fields=list(changed))
+            audit_record(
+                actor=actor, action="terminal.updated", payload={"terminal": terminal.pk, "changed": changed}
+            )
+    return terminal
+
+
 def _terminal_locked(terminal_id: int) -> Terminal:
     return Terminal.objects.select_for_update().get(pk=terminal_id)
 
@@ -140,6 +172,9 @@ def terminal_rotate_token(
     *, terminal_id: int, actor: Actor, source: str = "", request_id: str = ""
 ) -> tuple[Terminal, str]:
     """Replace a terminal's token; the old one stops working at once. A revoked terminal stays revoked."""
+    actor_permission_require(
+        actor=actor, permission=TERMINAL_CHANGE_PERMISSION, action="terminal.token_rotated"
+    )
     token = _new_token()
     with transaction.atomic():
         terminal = _terminal_locked(terminal_id)
@@ -162,6 +197,9 @@ def terminal_rotate_token(
 def _terminal_set_status(
     *, terminal_id: int, actor: Actor, status: str, action: str, allowed: set[str]
 ) -> Terminal:
+    # Suspending, reactivating and revoking are 係長's (kiosk_api.change_terminal): one clerk must
+    # not be able to take the city's kiosks offline, even through a view that forgot to check.
+    actor_permission_require(actor=actor, permission=TERMINAL_CHANGE_PERMISSION, action=action)
     with transaction.atomic():
         terminal = _terminal_locked(terminal_id)
         if terminal.status not in allowed:
@@ -206,6 +244,47 @@ def terminal_revoke(*, terminal_id: int, actor: Actor) -> Terminal:
         action="terminal.revoked",
         allowed={Terminal.Status.ACTIVE, Terminal.Status.SUSPENDED},
     )
+
+
+# --- The service calendar ----------------------------------------------------------------------
+
+
+def _audit_window(window: MaintenanceWindow, *, action: str, actor: Actor) -> None:
+    # The reason is the clerk's free text: it stays in the calendar, not in the audit payload.
+    audit_record(
+        actor=actor,
+        action=action,
+        payload={
+            "window": window.pk,
+            "starts_at": window.starts_at.isoformat(),
+            "ends_at": window.ends_at.isoformat(),
+        },
+    )
+
+
+def maintenance_window_save(*, window: MaintenanceWindow, actor: Actor) -> MaintenanceWindow:
+    """Add a maintenance window, or save a changed one (係長), audited; every app process sees the
+    new calendar at once."""
+    adding = window.pk is None
+    action = "calendar.maintenance_added" if adding else "calendar.maintenance_changed"
+    permission = "kiosk_api.add_maintenancewindow" if adding else "kiosk_api.change_maintenancewindow"
+    actor_permission_require(actor=actor, permission=permission, action=action)
+    with transaction.atomic():
+        window.save()
+        _audit_window(window, action=action, actor=actor)
+    door.maintenance_cache_clear()
+    return window
+
+
+def maintenance_window_delete(*, window_id: int, actor: Actor) -> None:
+    """Delete a maintenance window (係長), audited."""
+    action = "calendar.maintenance_deleted"
+    actor_permission_require(actor=actor, permission="kiosk_api.delete_maintenancewindow", action=action)
+    with transaction.atomic():
+        window = MaintenanceWindow.objects.select_for_update().get(pk=window_id)
+        _audit_window(window, action=action, actor=actor)
+        window.delete()
+    door.maintenance_cache_clear()
 
 
 # --- Sessions --------------------------------------------------------------------------------
@@ -875,6 +954,8 @@ __all__ = [
     "CallContext",
     "issuance_complete",
     "issuance_create",
+    "maintenance_window_delete",
+    "maintenance_window_save",
     "session_authenticate",
     "session_end",
     "session_start",
@@ -883,4 +964,5 @@ __all__ = [
     "terminal_revoke",
     "terminal_rotate_token",
     "terminal_suspend",
+    "terminal_update",
 ]

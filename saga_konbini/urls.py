@@ -1,3 +1,4 @@
+
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -22,17 +23,21 @@ def admin_autocomplete_refused(request: HttpRequest) -> HttpResponse:
     raise PermissionDenied
 
 
+
 urlpatterns = [
     # TOTP enrolment at first sign-in, under /admin/ with the rest of the staff screens.
     path("admin/otp/", include("staff.urls")),
     # Before the admin's own URLs, so that this answer comes first and no login redirect precedes it.
     path("admin/autocomplete/", admin_autocomplete_refused, name="admin_autocomplete_refused"),
+    # Everyone signed in may sign out, auditors and staff in no role too: the admin's own logout URL
+    # sits behind its door check (admin_site_has_permission), which would keep them signed in.
+    path("admin/logout/", admin.site.logout, name="staff_logout"),
     path("admin/", admin.site.urls),
     # The language switch of the screens (Japanese by default, English available): POST to set_language.
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    # Prometheus (issue 7); answers only to METRICS_ALLOWED_IPS or the METRICS_TOKEN bearer.
+    # Prometheus; answers only to METRICS_ALLOWED_IPS or the METRICS_TOKEN bearer.
     path("metrics", metrics.metrics_view, name="metrics"),
     path("api/kiosk/v1/", include("kiosk_api.urls")),
     path("audit/", include("audit.urls")),

@@ -30,6 +30,7 @@ from audit.models import AuditEvent
 from audit.services import Actor, audit_record
 from residents.crypto import my_number_encrypt
 from residents.models import CardLink, Household, Resident, SealRegistration, TaxAssessment, TaxPayment
+from saga_konbini.roles import actor_permission_require
 from sync.bulk import (
     CopyStream,
     CopyStreamFailed,
@@ -152,9 +153,13 @@ def sync_run(*, actor: Actor | None = None, now: datetime | None = None) -> Sync
     stops at a gap or a rejected batch (SPEC §5).
 
     Raises RetryLater when the inbox cannot be read (an ``outage`` alert is open meanwhile) and
-    Misconfigured when the configuration is wrong (a ``misconfigured`` alert is open).
+    Misconfigured when the configuration is wrong (a ``misconfigured`` alert is open), and
+    ``PermissionDenied`` (audited as refused) when a staff actor lacks ``sync.run_sync``.
     """
     actor = actor or Actor.job("sync")
+    # A staff member runs it through 「今すぐ連携」, which needs sync.run_sync (係長); the periodic
+    # task and the command run as jobs.
+    actor_permission_require(actor=actor, permission="sync.run_sync", action="sync.run")
     result = SyncRunResult()
     while True:
         step = _step(actor=actor, now=now)

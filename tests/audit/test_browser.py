@@ -96,12 +96,12 @@ def _auditor_session(browser: Browser, live_server) -> None:
     assert "kiosk.issuance_created" in [row[6] for row in rows[1:]]
 
     # Read-only: no page offers a form that posts but the language switch, which only sets the
-    # language cookie, and the chain page's 「今すぐ検証する」, which queues a verification that only
-    # reads the records; a forged POST is refused.
+    # language cookie, 「ログアウト」, and the chain page's 「今すぐ検証する」, which queues a
+    # verification that only reads the records; a forged POST is refused.
     for path, forms in (
-        ("/audit/", ["/i18n/setlang/"]),
-        ("/audit/chain/", ["/i18n/setlang/", "/audit/chain/verify/"]),
-        ("/audit/statistics/", ["/i18n/setlang/"]),
+        ("/audit/", ["/i18n/setlang/", "/admin/logout/"]),
+        ("/audit/chain/", ["/i18n/setlang/", "/admin/logout/", "/audit/chain/verify/"]),
+        ("/audit/statistics/", ["/i18n/setlang/", "/admin/logout/"]),
     ):
         page.goto(f"{live_server.url}{path}")
         posting = page.locator("form[method=post], form[method=POST]")
