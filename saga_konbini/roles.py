@@ -174,6 +174,9 @@ class Rule:
     # Public (no login needed): the walk checks only that nobody is refused (no 302 to a login page,
     # no 401 or 403); what it answers depends on data (404 before the first checkpoint, say).
     public: bool = False
+    # Closed before any login check: 403 for everyone, signed in or not (a back door to resident
+    # data, answered the same way whoever asks).
+    closed: bool = False
 
 
 @dataclass
@@ -218,6 +221,7 @@ class _Matrix:
                 f"{title}: change history",
                 view if history is None else history,
                 note=history_note,
+                closed=history is not None and not history,
             )
         )
         self.add(Rule(f"action:{label}:delete_selected", f"{title}: delete the selected (action)", delete))
@@ -272,6 +276,7 @@ def _matrix() -> dict[str, Rule]:
             "admin:autocomplete",
             "admin: autocomplete search",
             _NOBODY,
+            closed=True,
             note=(
                 "switched off: no admin uses autocomplete_fields, and it would search residents "
                 "by name unaudited"
@@ -292,6 +297,26 @@ def _matrix() -> dict[str, Rule]:
     m.model("auth.group", "groups (roles)", view=_ADMIN, add=_ADMIN, edit=_ADMIN, delete=_ADMIN)
     m.model("auth.user", "staff accounts", view=_ADMIN, add=_ADMIN, edit=_ADMIN, delete=_ADMIN)
     m.add(Rule("admin:auth_user_password_change", "staff accounts: set a password", _ADMIN))
+    # The second factor (staff/admin.py): a reset makes the account enrol again at its next sign-in.
+    m.add(
+        Rule(
+            "admin:staff_user_otp_reset",
+            "staff accounts: reset the second factor (button on the account's page)",
+            _ADMIN,
+            note="audited (staff.otp_reset); the service checks again that the actor is a superuser",
+        )
+    )
+    m.add(
+        Rule("action:auth.user:otp_reset_action", "staff accounts: reset the second factor (action)", _ADMIN)
+    )
+    m.add(
+        Rule(
+            "action:auth.user:lockout_reset_action",
+            "staff accounts: lift a login lockout (action)",
+            _ADMIN,
+            note="audited (staff.lockout_reset)",
+        )
+    )
     # Login lockouts (django-axes): deleting an attempt unlocks the account.
     m.model(
         "axes.accessattempt", "failed logins (lockouts)", view=_ADMIN, delete=_ADMIN, note="delete = unlock"

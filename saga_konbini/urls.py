@@ -1,4 +1,3 @@
-
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -21,7 +20,6 @@ def admin_autocomplete_refused(request: HttpRequest) -> HttpResponse:
     foreign key to it (residents by name, for one) and answers in JSON, unaudited. No admin uses
     autocomplete_fields, so it is closed: 403 to everyone, signed in or not (SPEC §6)."""
     raise PermissionDenied
-
 
 
 urlpatterns = [

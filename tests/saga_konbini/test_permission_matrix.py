@@ -28,6 +28,7 @@ from django.db.models import Model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, reverse
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit import urls as audit_urls
 from audit.models import AuditEvent, AuditVerificationRun
@@ -149,24 +150,57 @@ def _suspended_terminal() -> Terminal:
     return terminal
 
 
+def _enrolled_user() -> Model:
+    user = _user()
+    TOTPDevice.objects.create(user=user, name="default", confirmed=True)
+    return user
+
+
+def _devices_of(user: Model) -> int:
+    return TOTPDevice.objects.filter(user_id=user.pk).count()
+
+
+def _locked_out_user() -> Model:
+    user = _user()
+    AccessAttempt.objects.create(
+        **{**_axes_fields(), "username": user.get_username()},
+        get_data="",
+        post_data="",
+        failures_since_start=9,
+    )
+    return user
+
+
+def _lockouts_of(user: Model) -> int:
+    return AccessAttempt.objects.filter(username=user.get_username()).count()
+
+
 @dataclass(frozen=True)
 class ActionRecipe:
     """How to try an action: the object it acts on, and what else its POST carries to be done."""
 
     make: Callable[[], Model]
     data: dict[str, str] = field(default_factory=dict)
+    # What the action changes, read before and after (default: the object's own row).
+    observe: Callable[[Model], Any] | None = None
+    # What a done action answers: back to the list, or a page of its own (the new tokens).
+    done_status: int = 302
 
 
 # Every custom action needs a recipe (test_every_action_has_a_recipe); 「削除」 has a generic one.
 ACTION_RECIPES: dict[str, ActionRecipe] = {
     "action:kiosk_api.terminal:suspend_selected": ActionRecipe(lambda: terminal_for("lawson")),
     "action:kiosk_api.terminal:reactivate_selected": ActionRecipe(_suspended_terminal),
-    "action:kiosk_api.terminal:rotate_selected": ActionRecipe(lambda: terminal_for("lawson")),
+    "action:kiosk_api.terminal:rotate_selected": ActionRecipe(
+        lambda: terminal_for("lawson"), done_status=200
+    ),
     "action:kiosk_api.terminal:revoke_selected": ActionRecipe(lambda: terminal_for("lawson")),
     "action:certificates.issuancerecord:void_selected": ActionRecipe(
         OBJECT_FACTORIES["certificates.issuancerecord"], {"confirm": "yes", "reason": "二重交付"}
     ),
     "action:certificates.issuancestop:lift_selected": ActionRecipe(IssuanceStopFactory.create),
+    "action:auth.user:otp_reset_action": ActionRecipe(_enrolled_user, observe=_devices_of),
+    "action:auth.user:lockout_reset_action": ActionRecipe(_locked_out_user, observe=_lockouts_of),
 }
 
 
@@ -302,6 +336,8 @@ def test_every_custom_admin_action_declares_its_permissions():
 
 
 def _expected(rule: Rule, role: str) -> int:
+    if rule.closed:
+        return 403
     if rule.key.startswith("admin:") and role not in roles.ADMIN_ENTRANTS:
         return 302  # the admin site sends auditors and staff in no role to its login page
     return rule.allowed_status if role in rule.roles else rule.denied_status
@@ -322,7 +358,7 @@ def _get_url(key: str, objects: dict[str, Model], event: AuditEvent) -> tuple[st
     if key == "admin:view_on_site":
         terminal = objects["kiosk_api.terminal"]
         return reverse(key, args=[ContentType.objects.get_for_model(Terminal).pk, terminal.pk]), {}
-    if key == "admin:auth_user_password_change":
+    if key in ("admin:auth_user_password_change", "admin:staff_user_otp_reset"):
         return reverse(key, args=[objects["auth.user"].pk]), {}
     if key == "admin:certificates_issuance_settlement":
         return reverse(key), {"month": "2026-11"}
@@ -408,16 +444,17 @@ def test_every_action_does_what_the_matrix_says_and_nothing_when_refused(role, k
     client = _client(role)  # first: signing in lets axes clean up login rows
     recipe = _recipe(key)
     target = recipe.make()
-    before = _row(target)
+    observe = recipe.observe or _row
+    before = observe(target)
     _, label, action = key.split(":")
     app_label, model_name = label.split(".")
     changelist = reverse(f"admin:{app_label}_{model_name}_changelist")
     response = client.post(
         changelist, {"action": action, "_selected_action": [str(target.pk)], **recipe.data}
     )
-    after = _row(target)
+    after = observe(target)
     if role in MATRIX[key].roles:
-        assert response.status_code == 302, response.status_code
+        assert response.status_code == recipe.done_status, response.status_code
         assert after != before, "the action changed nothing"
         return
     assert after == before, "a refused action changed the database"
@@ -487,6 +524,10 @@ def test_an_outsider_is_sent_to_the_login_page_everywhere_but_the_public_pages()
         if target is None or key == "admin:login":
             continue
         response = client.get(*target)
+        if rule.closed:
+            if response.status_code != 403:
+                differences.append(f"{key}: {response.status_code}, but it is closed to everyone")
+            continue
         refused = response.status_code == 302 and response["Location"].startswith(LOGIN)
         if refused == rule.public:
             differences.append(f"{key}: {response.status_code}")
