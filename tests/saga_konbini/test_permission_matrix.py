@@ -172,7 +172,7 @@ def _locked_out_user() -> Model:
 
 
 def _lockouts_of(user: Model) -> int:
-    return AccessAttempt.objects.filter(username=user.get_username()).count()
+    return AccessAttempt.objects.filter(username=getattr(user, "username", "")).count()
 
 
 @dataclass(frozen=True)
