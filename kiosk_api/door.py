@@ -142,10 +142,13 @@ def door_check(*, terminal_id: int, now: datetime) -> None:
         raise KioskError("RATE_LIMITED", reason="terminal_request_rate")
 
 
-def _auth_failure_keys(*, terminal_id: int, fingerprint: str | None) -> list[tuple[str, int, str]]:
-    keys = [
-        (f"kiosk:authfail:terminal:{terminal_id}", settings.KONBINI_AUTH_FAILURES_PER_TERMINAL, "terminal")
-    ]
+def _auth_failure_keys(
+    *, terminal_id: int, fingerprint: str | None, against_terminal: bool = True
+) -> list[tuple[str, int, str]]:
+    keys = []
+    if against_terminal:
+        limit = settings.KONBINI_AUTH_FAILURES_PER_TERMINAL
+        keys.append((f"kiosk:authfail:terminal:{terminal_id}", limit, "terminal"))
     if fingerprint:
         keys.append(
             (
@@ -166,6 +169,16 @@ def auth_failures_check(*, terminal_id: int, fingerprint: str | None) -> None:
             raise KioskError("RATE_LIMITED", reason=f"auth_failures_per_{scope}")
 
 
-def auth_failure_count(*, terminal_id: int, fingerprint: str | None) -> None:
-    for key, _limit, _scope in _auth_failure_keys(terminal_id=terminal_id, fingerprint=fingerprint):
+def auth_failure_count(*, terminal_id: int, fingerprint: str | None, against_terminal: bool) -> None:
+    """Count a failed card authentication against the certificate (its fingerprint) and, when
+    ``against_terminal``, against the terminal too.
+
+    Only what looks like an attack should count against a terminal: a card that is merely expired,
+    revoked or not registered, tried again and again by its holder, must not lock a store's kiosk
+    for everyone else; its own certificate's limit stops it.
+    """
+    keys = _auth_failure_keys(
+        terminal_id=terminal_id, fingerprint=fingerprint, against_terminal=against_terminal
+    )
+    for key, _limit, _scope in keys:
         counter_bump(key, settings.KONBINI_AUTH_FAILURE_WINDOW)

@@ -465,6 +465,16 @@ def _card_link_with_holder(where: str, params: list[Any]) -> CardLink | None:
     return link
 
 
+# Failures that look like an attack (a forged signature, a crafted or foreign certificate, a
+# replayed challenge) count against the terminal as well as the certificate.
+_AUTH_FAILURES_AGAINST_TERMINAL = frozenset(
+    {"SIGNATURE_INVALID", "CERTIFICATE_MALFORMED", "CERTIFICATE_UNTRUSTED", "CHALLENGE_USED"}
+)
+# A genuine card that cannot be used (expired, revoked, not linked to a resident) counts against
+# its own certificate only: its holder retrying must not lock the store's kiosk for others.
+_AUTH_FAILURES_AGAINST_CARD = frozenset({"CERTIFICATE_EXPIRED", "CERTIFICATE_REVOKED", "CARD_NOT_REGISTERED"})
+
+
 def session_authenticate(
     *, ctx: CallContext, session_id: str, certificate_b64: str, signature_b64: str
 ) -> AuthenticatedHolder:
@@ -501,15 +511,13 @@ def session_authenticate(
         if link is None:
             raise KioskError("CARD_NOT_REGISTERED", reason="card_not_linked")
     except KioskError as exc:
-        # Count what could be an attack on a card or a terminal; not the server's or the clock's doing.
-        if exc.code not in {
-            "RATE_LIMITED",
-            "CHALLENGE_USED",
-            "SESSION_EXPIRED",
-            "REVOCATION_CHECK_UNAVAILABLE",
-        }:
+        # Count what could be an attack on a card or a terminal; not the server's or the clock's
+        # doing (rate limits, an expired challenge, a missing CRL are never counted).
+        if exc.code in _AUTH_FAILURES_AGAINST_TERMINAL or exc.code in _AUTH_FAILURES_AGAINST_CARD:
             door.auth_failure_count(
-                terminal_id=ctx.terminal.pk, fingerprint=card.fingerprint if card else None
+                terminal_id=ctx.terminal.pk,
+                fingerprint=card.fingerprint if card else None,
+                against_terminal=exc.code in _AUTH_FAILURES_AGAINST_TERMINAL,
             )
         _audit(ctx, "kiosk.authenticate", outcome=_REFUSED, reason=exc.reason, payload=payload)
         raise

@@ -368,6 +368,8 @@ KONBINI_DOCUMENT_KEYS = env_secret(
 KONBINI_DOCUMENT_ACTIVE_KEY_ID = env_str("KONBINI_DOCUMENT_ACTIVE_KEY_ID", "")
 # Request limits of the kiosk API: body size, calls per terminal per minute, failed card
 # authentications per terminal and per certificate within KONBINI_AUTH_FAILURE_WINDOW seconds.
+# Only attack-like failures (bad signature, malformed or untrusted certificate, reused challenge)
+# count against a terminal; an expired, revoked or unlinked card counts against itself only.
 KONBINI_API_MAX_BODY_BYTES = env_int("KONBINI_API_MAX_BODY_BYTES", 64 * 1024, minimum=1024)
 KONBINI_TERMINAL_REQUESTS_PER_MINUTE = env_int("KONBINI_TERMINAL_REQUESTS_PER_MINUTE", 120, minimum=1)
 KONBINI_AUTH_FAILURES_PER_TERMINAL = env_int("KONBINI_AUTH_FAILURES_PER_TERMINAL", 10, minimum=1)

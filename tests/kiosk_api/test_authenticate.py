@@ -307,13 +307,91 @@ def test_failed_authentications_are_rate_limited_per_certificate(api, pki, setti
     assert authenticate(api, pki.card(ok_holder())).status_code == 200
 
 
-def test_failed_authentications_are_rate_limited_per_terminal(api, other_api, pki, settings):
+def _bad_signature(api, card):
+    session = start(api)
+    return api.post(
+        f"{BASE}sessions/{session['session_id']}/authenticate",
+        {"certificate": card.certificate_b64, "signature": base64.b64encode(b"x" * 256).decode()},
+        format="json",
+    )
+
+
+def test_bad_signatures_lock_the_terminal(api, other_api, pki, settings):
     settings.KONBINI_AUTH_FAILURES_PER_TERMINAL = 2
+    settings.KONBINI_AUTH_FAILURES_PER_CERTIFICATE = 100
     for _ in range(2):
-        assert error_code(authenticate(api, pki.card(ok_holder(), link=False))) == "CARD_NOT_REGISTERED"
+        # A fresh card each time: only the terminal's count can stop the third one.
+        assert error_code(_bad_signature(api, pki.card(ok_holder()))) == "SIGNATURE_INVALID"
     response = authenticate(api, pki.card(ok_holder()))
     assert (response.status_code, error_code(response)) == (429, "RATE_LIMITED")
+    assert AuditEvent.objects.filter(reason="auth_failures_per_terminal").count() == 1
     assert authenticate(other_api, pki.card(ok_holder())).status_code == 200
+
+
+def test_untrusted_certificates_and_reused_challenges_count_against_the_terminal(api, pki, settings):
+    settings.KONBINI_AUTH_FAILURES_PER_TERMINAL = 3
+    assert error_code(authenticate(api, pki.card(ok_holder(), ca=pki.other))) == "CERTIFICATE_UNTRUSTED"
+    assert error_code(_post_auth(api, "not base64!", "c2ln")) == "CERTIFICATE_MALFORMED"
+    card = pki.card(ok_holder())
+    session = start(api)
+    assert _bad_signature_in(api, card, session) == "SIGNATURE_INVALID"
+    # That was the third: even a valid card is refused at this terminal now.
+    response = authenticate(api, pki.card(ok_holder()))
+    assert (response.status_code, error_code(response)) == (429, "RATE_LIMITED")
+
+
+def test_reused_challenge_counts_against_the_terminal(api, pki, settings):
+    settings.KONBINI_AUTH_FAILURES_PER_TERMINAL = 2
+    card = pki.card(ok_holder())
+    session = start(api)
+    assert authenticate(api, card, session).status_code == 200
+    for _ in range(2):
+        assert error_code(authenticate(api, card, session)) == "CHALLENGE_USED"
+    response = authenticate(api, pki.card(ok_holder()))
+    assert (response.status_code, error_code(response)) == (429, "RATE_LIMITED")
+
+
+def _bad_signature_in(api, card, session) -> str:
+    response = api.post(
+        f"{BASE}sessions/{session['session_id']}/authenticate",
+        {"certificate": card.certificate_b64, "signature": base64.b64encode(b"x" * 256).decode()},
+        format="json",
+    )
+    return error_code(response)
+
+
+def test_an_expired_card_tried_again_and_again_never_locks_the_terminal(api, pki, settings):
+    settings.KONBINI_AUTH_FAILURES_PER_TERMINAL = 3
+    settings.KONBINI_AUTH_FAILURES_PER_CERTIFICATE = 100
+    expired = pki.card(ok_holder(), issued_on=date(2019, 5, 1))
+    for _ in range(4):  # N + 1 tries at one terminal
+        assert error_code(authenticate(api, expired)) == "CERTIFICATE_EXPIRED"
+    # The terminal still serves a valid card.
+    assert authenticate(api, pki.card(ok_holder())).status_code == 200
+
+
+def test_revoked_and_unlinked_cards_never_lock_the_terminal(api, pki, settings):
+    settings.KONBINI_AUTH_FAILURES_PER_TERMINAL = 2
+    revoked = pki.card(ok_holder())
+    pki.revoke(revoked)
+    unlinked = pki.card(ok_holder(), link=False)
+    for _ in range(3):
+        assert error_code(authenticate(api, revoked)) == "CERTIFICATE_REVOKED"
+        assert error_code(authenticate(api, unlinked)) == "CARD_NOT_REGISTERED"
+    assert authenticate(api, pki.card(ok_holder())).status_code == 200
+
+
+def test_an_expired_card_is_limited_per_certificate(api, pki, settings):
+    settings.KONBINI_AUTH_FAILURES_PER_TERMINAL = 3
+    settings.KONBINI_AUTH_FAILURES_PER_CERTIFICATE = 3
+    expired = pki.card(ok_holder(), issued_on=date(2019, 5, 1))
+    for _ in range(3):
+        assert error_code(authenticate(api, expired)) == "CERTIFICATE_EXPIRED"
+    response = authenticate(api, expired)
+    assert (response.status_code, error_code(response)) == (429, "RATE_LIMITED")
+    assert AuditEvent.objects.filter(reason="auth_failures_per_certificate").count() == 1
+    # ... and only that certificate: the terminal serves another card.
+    assert authenticate(api, pki.card(ok_holder())).status_code == 200
 
 
 def test_text_from_a_certificate_never_breaks_the_audit_log():
