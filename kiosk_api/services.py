@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -304,12 +306,18 @@ def session_start(*, ctx: CallContext) -> KioskSession:
     return session
 
 
+def _session_max_lifetime() -> timedelta:
+    """The absolute lifetime of a session from its start (``KONBINI_SESSION_MAX_SECONDS``)."""
+    return timedelta(seconds=settings.KONBINI_SESSION_MAX_SECONDS)
+
+
 def _session_get(*, ctx: CallContext, session_id: str) -> KioskSession:
     """The terminal's live session, its idle expiry moved forward, in one round trip.
 
     Another terminal's session, an ended one and a malformed id are all SESSION_NOT_FOUND: a
-    terminal learns nothing about sessions it does not own. An expired session abandons whatever
-    it left unprinted (DOMAIN.md, Yokohama: a timeout abandons the whole request).
+    terminal learns nothing about sessions it does not own. An expired session (idle for 180 s, or
+    older than its absolute lifetime) abandons whatever it left unprinted (DOMAIN.md, Yokohama: a
+    timeout abandons the whole request).
     """
     session_pk = _uuid_or_none(session_id)
     if session_pk is None:
@@ -339,17 +347,19 @@ def _session_touch(
 ) -> KioskSession | None:
     """UPDATE ... RETURNING: slide the expiry of a live session and read it in the same statement.
 
-    The condition is the whole rule (this terminal, not ended, not expired), so a concurrent end
-    or sweep wins over this call, never the reverse. Every kiosk call passes here.
+    The condition is the whole rule (this terminal, not ended, not idle too long, not past its
+    absolute lifetime), so a concurrent end or sweep wins over this call, never the reverse. Every
+    kiosk call passes here.
     """
     return _SESSIONS.one(
-        "UPDATE {table} SET expires_at = %s "
-        "WHERE id = %s AND terminal_id = %s AND ended_at IS NULL AND expires_at > %s RETURNING {columns}",
+        "UPDATE {table} SET expires_at = %s WHERE id = %s AND terminal_id = %s AND ended_at IS NULL"
+        " AND expires_at > %s AND created_at > %s RETURNING {columns}",
         [
             _SESSIONS.prep("expires_at", expiry),
             _SESSIONS.prep("id", uuid.UUID(session_pk)),
             terminal_id,
             _SESSIONS.prep("expires_at", now),
+            _SESSIONS.prep("created_at", now - _session_max_lifetime()),
         ],
     )
 
@@ -414,7 +424,11 @@ def session_sweep(*, now: datetime, actor: Actor) -> int:
     """Abandon expired sessions' unprinted issuances (periodic; idempotent). Returns how many."""
     count = 0
     expired = (
-        KioskSession.objects.filter(expires_at__lte=now, issuances__status=KioskIssuance.Status.ISSUED)
+        KioskSession.objects.filter(
+            # Idle too long, or kept alive past the absolute lifetime by calls: both are over.
+            Q(expires_at__lte=now) | Q(created_at__lte=now - _session_max_lifetime()),
+            issuances__status=KioskIssuance.Status.ISSUED,
+        )
         .select_related("terminal")
         .distinct()
     )

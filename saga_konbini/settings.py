@@ -375,3 +375,6 @@ KONBINI_TERMINAL_REQUESTS_PER_MINUTE = env_int("KONBINI_TERMINAL_REQUESTS_PER_MI
 KONBINI_AUTH_FAILURES_PER_TERMINAL = env_int("KONBINI_AUTH_FAILURES_PER_TERMINAL", 10, minimum=1)
 KONBINI_AUTH_FAILURES_PER_CERTIFICATE = env_int("KONBINI_AUTH_FAILURES_PER_CERTIFICATE", 5, minimum=1)
 KONBINI_AUTH_FAILURE_WINDOW = env_int("KONBINI_AUTH_FAILURE_WINDOW", 600, minimum=10)
+# A kiosk session's absolute lifetime from its start, besides its 180 s idle expiry (SPEC §3):
+# calls every few seconds cannot keep one resident's session, and their data, open for hours.
+KONBINI_SESSION_MAX_SECONDS = env_int("KONBINI_SESSION_MAX_SECONDS", 15 * 60, minimum=60)

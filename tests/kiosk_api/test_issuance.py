@@ -113,6 +113,65 @@ def test_an_expired_session_abandons_its_unprinted_issuance(api, pki, clock):
     assert session_sweep(now=timezone.now(), actor=Actor.job("sweep")) == 0
 
 
+def _kept_alive_for_800_seconds(api, clock, document_url: str) -> None:
+    """A call every 100 s: the idle expiry (180 s) never strikes."""
+    for _ in range(8):
+        clock.shift(timedelta(seconds=100))
+        assert api.get(document_url).status_code == 200
+
+
+def test_a_session_kept_alive_by_calls_expires_15_minutes_after_its_start(api, pki, clock, settings):
+    assert settings.KONBINI_SESSION_MAX_SECONDS == 900
+    session_id, _ = signed_in(api, pki.card(ok_holder()))
+    body = issue(api, session_id, INKAN).json()
+    _kept_alive_for_800_seconds(api, clock, body["document_url"])
+    clock.shift(timedelta(seconds=100))  # 900 s after the start, 100 s after the last call
+    for response in (
+        api.get(body["document_url"]),
+        api.get(f"{BASE}sessions/{session_id}/access-history"),
+        issue(api, session_id, INKAN, key="key-2"),
+        api.post(f"{BASE}issuances/{body['issuance_id']}/complete", {"outcome": "printed"}, format="json"),
+    ):
+        assert (response.status_code, error_code(response)) == (410, "SESSION_EXPIRED")
+    # Handled as the idle expiry handles it: the unprinted issuance is voided, its document dropped.
+    assert IssuanceRecord.objects.get().status == "voided"
+    assert KioskIssuance.objects.get().status == KioskIssuance.Status.VOIDED
+    assert StoredDocument.objects.count() == 0
+    completed = AuditEvent.objects.get(action="kiosk.issuance_completed")
+    assert completed.reason == "session_expired"
+
+
+def test_the_sweep_abandons_a_session_past_its_absolute_lifetime(api, pki, clock):
+    from django.utils import timezone
+
+    from audit.services import Actor
+    from kiosk_api.services import session_sweep
+
+    session_id, _ = signed_in(api, pki.card(ok_holder()))
+    body = issue(api, session_id, INKAN).json()
+    _kept_alive_for_800_seconds(api, clock, body["document_url"])
+    clock.shift(timedelta(seconds=50))
+    # 850 s: idle for 50 s only, and within its lifetime.
+    assert session_sweep(now=timezone.now(), actor=Actor.job("sweep")) == 0
+    clock.shift(timedelta(seconds=51))
+    # 901 s: its idle expiry is still 130 s ahead, but its lifetime is over.
+    assert session_sweep(now=timezone.now(), actor=Actor.job("sweep")) == 1
+    assert IssuanceRecord.objects.get().status == "voided"
+    assert StoredDocument.objects.count() == 0
+
+
+def test_the_absolute_lifetime_is_a_setting(api, pki, clock, settings):
+    settings.KONBINI_SESSION_MAX_SECONDS = 300
+    session_id, _ = signed_in(api, pki.card(ok_holder()))
+    body = issue(api, session_id, INKAN).json()
+    for _ in range(2):
+        clock.shift(timedelta(seconds=100))
+        assert api.get(body["document_url"]).status_code == 200
+    clock.shift(timedelta(seconds=101))
+    response = api.get(body["document_url"])
+    assert (response.status_code, error_code(response)) == (410, "SESSION_EXPIRED")
+
+
 def test_same_key_same_body_returns_the_same_issuance(api, pki):
     session_id, _ = signed_in(api, pki.card(ok_holder()))
     first = issue(api, session_id, INKAN, key="abc")
