@@ -29,6 +29,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from audit.admin_mixins import AuditedResidentDataAdminMixin
+from audit.request_context import staff_request_context
 from audit.services import Actor
 from certificates import reports
 from certificates.eligibility import japan_today
@@ -356,16 +357,26 @@ class FeeAdmin(admin.ModelAdmin):
             return False
         return super().has_change_permission(request, obj)
 
-    # Through the services: every fee change is audited and re-checked against the actor's permission.
+    # Through the services: every fee change is audited (with the clerk's true address and the
+    # request id) and re-checked against the actor's permission.
     def save_model(self, request: HttpRequest, obj: Fee, form: ModelForm, change: bool) -> None:
-        fee_save(fee=obj, actor=Actor.user(request.user), today=japan_today(timezone.now()))
+        staff = staff_request_context(request)
+        fee_save(
+            fee=obj,
+            actor=staff.actor,
+            today=japan_today(timezone.now()),
+            source=staff.source,
+            request_id=staff.request_id,
+        )
 
     def delete_model(self, request: HttpRequest, obj: Fee) -> None:
-        fee_delete(fee_id=obj.pk, actor=Actor.user(request.user))
+        staff = staff_request_context(request)
+        fee_delete(fee_id=obj.pk, actor=staff.actor, source=staff.source, request_id=staff.request_id)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Fee]) -> None:
+        staff = staff_request_context(request)
         for fee in queryset:
-            fee_delete(fee_id=fee.pk, actor=Actor.user(request.user))
+            fee_delete(fee_id=fee.pk, actor=staff.actor, source=staff.source, request_id=staff.request_id)
 
     @admin.display(description=_("本日の適用"), boolean=True)
     def in_force(self, obj: Fee) -> bool:

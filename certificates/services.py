@@ -574,30 +574,47 @@ def _fee_payload(fee: Fee) -> dict[str, Any]:
     }
 
 
-def fee_save(*, fee: Fee, actor: Actor, today: date) -> Fee:
+def fee_save(*, fee: Fee, actor: Actor, today: date, source: str = "", request_id: str = "") -> Fee:
     """Add a fee row, or correct one that starts after ``today`` (係長), audited as ``fee.added`` /
-    ``fee.changed``. Raises ``FeeLocked`` for a row in force or superseded, ``PermissionDenied``
-    (audited) for an actor without the permission."""
+    ``fee.changed`` (with the old and new values of what changed). Raises ``FeeLocked`` for a row in
+    force or superseded, ``PermissionDenied`` (audited) for an actor without the permission.
+
+    ``source`` and ``request_id``: the clerk's client address and request id, when a clerk acts."""
     adding = fee.pk is None
     action = "fee.added" if adding else "fee.changed"
     permission = "certificates.add_fee" if adding else "certificates.change_fee"
     actor_permission_require(actor=actor, permission=permission, action=action)
     with transaction.atomic():
+        payload: dict[str, Any] = {}
         if not adding:
             stored = Fee.objects.select_for_update().get(pk=fee.pk)
             if not fee_editable(fee=stored, today=today):
                 raise FeeLocked(
                     "適用中または適用済みの手数料は変更できません。新しい適用開始日で追加してください。"
                 )
+            old, new = _fee_payload(stored), _fee_payload(fee)
+            payload["changed"] = {
+                field: [old[field], new[field]] for field in new if old[field] != new[field]
+            }
+            if not payload["changed"]:
+                return fee  # saved unchanged: nothing happened to record
         fee.save()
-        audit_record(actor=actor, action=action, payload=_fee_payload(fee))
+        audit_record(
+            actor=actor,
+            action=action,
+            payload={**_fee_payload(fee), **payload},
+            source=source,
+            request_id=request_id,
+        )
     return fee
 
 
-def fee_delete(*, fee_id: int, actor: Actor) -> None:
+def fee_delete(*, fee_id: int, actor: Actor, source: str = "", request_id: str = "") -> None:
     """Delete a fee row (the system administrator only: ``certificates.delete_fee``), audited."""
     actor_permission_require(actor=actor, permission="certificates.delete_fee", action="fee.deleted")
     with transaction.atomic():
         fee = Fee.objects.select_for_update().get(pk=fee_id)
-        audit_record(actor=actor, action="fee.deleted", payload=_fee_payload(fee))
+        audit_record(
+            actor=actor, action="fee.deleted", payload=_fee_payload(fee), source=source, request_id=request_id
+        )
         fee.delete()

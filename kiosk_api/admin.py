@@ -88,12 +88,15 @@ class TerminalAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Terminal, form: Any, change: bool) -> None:
         if change:
             # A correction of name, chain or store code: audited, and re-checked by the service.
+            staff = staff_request_context(request)
             services.terminal_update(
                 terminal_id=obj.pk,
                 name=obj.name,
                 chain=obj.chain,
                 store_code=obj.store_code,
-                actor=Actor.user(request.user),
+                actor=staff.actor,
+                source=staff.source,
+                request_id=staff.request_id,
             )
             return
         staff = staff_request_context(request)
@@ -196,15 +199,25 @@ class MaintenanceWindowAdmin(admin.ModelAdmin):
         return super().changelist_view(request, context)
 
     # Through the services: each change is audited and re-checked against the actor's permission.
+    # The clerk's true address and the request id go into each event (SPEC §9).
     def save_model(self, request: HttpRequest, obj: MaintenanceWindow, form: Any, change: bool) -> None:
-        services.maintenance_window_save(window=obj, actor=Actor.user(request.user))
+        staff = staff_request_context(request)
+        services.maintenance_window_save(
+            window=obj, actor=staff.actor, source=staff.source, request_id=staff.request_id
+        )
 
     def delete_model(self, request: HttpRequest, obj: MaintenanceWindow) -> None:
-        services.maintenance_window_delete(window_id=obj.pk, actor=Actor.user(request.user))
+        staff = staff_request_context(request)
+        services.maintenance_window_delete(
+            window_id=obj.pk, actor=staff.actor, source=staff.source, request_id=staff.request_id
+        )
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[MaintenanceWindow]) -> None:
+        staff = staff_request_context(request)
         for window in queryset:
-            services.maintenance_window_delete(window_id=window.pk, actor=Actor.user(request.user))
+            services.maintenance_window_delete(
+                window_id=window.pk, actor=staff.actor, source=staff.source, request_id=staff.request_id
+            )
 
 
 @admin.register(KioskAlert)

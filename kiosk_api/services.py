@@ -15,7 +15,7 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -137,10 +137,21 @@ def terminal_register(
     return terminal, token
 
 
-def terminal_update(*, terminal_id: int, name: str, chain: str, store_code: str, actor: Actor) -> Terminal:
+def terminal_update(
+    *,
+    terminal_id: int,
+    name: str,
+    chain: str,
+    store_code: str,
+    actor: Actor,
+    source: str = "",
+    request_id: str = "",
+) -> Terminal:
     """Correct a terminal's name, chain or store code (係長); the change is audited with the old and
     new values (they name a store, never a person). Its status and token change only through the
-    services above."""
+    services above.
+
+    ``source`` and ``request_id``: the clerk's client address and request id, when a clerk acts."""
     actor_permission_require(actor=actor, permission=TERMINAL_CHANGE_PERMISSION, action="terminal.updated")
     name, store_code = name.strip(), store_code.strip()
     errors: dict[str, str] = {}
@@ -161,7 +172,11 @@ def terminal_update(*, terminal_id: int, name: str, chain: str, store_code: str,
                 setattr(terminal, field_name, new)
             terminal.save(update_fields=list(changed))
             audit_record(
-                actor=actor, action="terminal.updated", payload={"terminal": terminal.pk, "changed": changed}
+                actor=actor,
+                action="terminal.updated",
+                payload={"terminal": terminal.pk, "changed": changed},
+                source=source,
+                request_id=request_id,
             )
     return terminal
 
@@ -251,40 +266,64 @@ def terminal_revoke(*, terminal_id: int, actor: Actor) -> Terminal:
 # --- The service calendar ----------------------------------------------------------------------
 
 
-def _audit_window(window: MaintenanceWindow, *, action: str, actor: Actor) -> None:
-    # The reason is the clerk's free text: it stays in the calendar, not in the audit payload.
-    audit_record(
-        actor=actor,
-        action=action,
-        payload={
-            "window": window.pk,
-            "starts_at": window.starts_at.isoformat(),
-            "ends_at": window.ends_at.isoformat(),
-        },
-    )
+def _utc_iso(moment: datetime) -> str:
+    # One spelling for a moment, whether it comes from the form (local time) or the database (UTC),
+    # so that an unchanged date never shows up as a change.
+    return moment.astimezone(UTC).isoformat()
 
 
-def maintenance_window_save(*, window: MaintenanceWindow, actor: Actor) -> MaintenanceWindow:
-    """Add a maintenance window, or save a changed one (係長), audited; every app process sees the
-    new calendar at once."""
+def _audit_window(
+    window: MaintenanceWindow,
+    *,
+    action: str,
+    actor: Actor,
+    source: str,
+    request_id: str,
+    before: MaintenanceWindow | None = None,
+) -> None:
+    # The reason is the clerk's free text: it stays in the calendar, not in the audit payload (a
+    # change says only whether it changed). The dates are not personal data.
+    payload: dict[str, Any] = {
+        "window": window.pk,
+        "starts_at": _utc_iso(window.starts_at),
+        "ends_at": _utc_iso(window.ends_at),
+    }
+    if before is not None:
+        payload["changed"] = {
+            field: [_utc_iso(getattr(before, field)), _utc_iso(getattr(window, field))]
+            for field in ("starts_at", "ends_at")
+            if getattr(before, field) != getattr(window, field)
+        }
+        payload["reason_changed"] = before.reason != window.reason
+    audit_record(actor=actor, action=action, payload=payload, source=source, request_id=request_id)
+
+
+def maintenance_window_save(
+    *, window: MaintenanceWindow, actor: Actor, source: str = "", request_id: str = ""
+) -> MaintenanceWindow:
+    """Add a maintenance window, or save a changed one (係長), audited (a change with its old and new
+    dates); every app process sees the new calendar at once."""
     adding = window.pk is None
     action = "calendar.maintenance_added" if adding else "calendar.maintenance_changed"
     permission = "kiosk_api.add_maintenancewindow" if adding else "kiosk_api.change_maintenancewindow"
     actor_permission_require(actor=actor, permission=permission, action=action)
     with transaction.atomic():
+        before = None if adding else MaintenanceWindow.objects.select_for_update().get(pk=window.pk)
         window.save()
-        _audit_window(window, action=action, actor=actor)
-    door.maintenance_cache_clear()
+        _audit_window(window, action=action, actor=actor, source=source, request_id=request_id, before=before)
+    door.maintenance_cache_clear()  # after the commit: a reader never caches the old windows anew
     return window
 
 
-def maintenance_window_delete(*, window_id: int, actor: Actor) -> None:
+def maintenance_window_delete(
+    *, window_id: int, actor: Actor, source: str = "", request_id: str = ""
+) -> None:
     """Delete a maintenance window (係長), audited."""
     action = "calendar.maintenance_deleted"
     actor_permission_require(actor=actor, permission="kiosk_api.delete_maintenancewindow", action=action)
     with transaction.atomic():
         window = MaintenanceWindow.objects.select_for_update().get(pk=window_id)
-        _audit_window(window, action=action, actor=actor)
+        _audit_window(window, action=action, actor=actor, source=source, request_id=request_id)
         window.delete()
     door.maintenance_cache_clear()
 

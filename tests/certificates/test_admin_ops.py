@@ -175,3 +175,84 @@ def test_clerks_views_of_records_and_stops_are_audited(client, settings, records
         ("admin.resident_view", [1]),
         ("admin.resident_view", [holder.pk]),
     ]
+
+
+PROXY, CLIENT = "10.9.8.7", "203.0.113.42"
+
+
+def _through_proxy(settings) -> dict[str, str]:
+    """Request headers of a clerk behind the city's trusted proxy: the audit must name the clerk's
+    address, not the proxy's."""
+    settings.KONBINI_TRUSTED_PROXIES = [f"{PROXY}/32"]
+    return {"REMOTE_ADDR": PROXY, "HTTP_X_FORWARDED_FOR": CLIENT}
+
+
+def test_adding_and_changing_a_fee_through_the_admin_is_audited(client, supervisor, settings):
+    headers = _through_proxy(settings)
+    added = client.post(
+        reverse("admin:certificates_fee_add"),
+        {"cert_type": "inkan", "amount_yen": "300", "effective_from": "2027-04-01"},
+        **headers,
+    )
+    assert added.status_code == 302, added.content.decode()[:2000]
+    fee = Fee.objects.get()
+    event = AuditEvent.objects.get(action="fee.added")
+    assert event.payload == {
+        "fee": fee.pk,
+        "cert_type": "inkan",
+        "amount_yen": 300,
+        "effective_from": "2027-04-01",
+    }
+    assert (event.actor_kind, event.actor_id) == ("clerk", str(supervisor.pk))
+    assert (event.source, event.request_id) == (CLIENT, added["X-Request-ID"])
+
+    changed = client.post(
+        reverse("admin:certificates_fee_change", args=[fee.pk]),
+        {"cert_type": "inkan", "amount_yen": "350", "effective_from": "2027-04-01"},
+        **headers,
+    )
+    assert changed.status_code == 302, changed.content.decode()[:2000]
+    assert Fee.objects.get().amount_yen == 350
+    event = AuditEvent.objects.get(action="fee.changed")
+    assert event.payload["changed"] == {"amount_yen": [300, 350]}
+    assert (event.source, event.request_id) == (CLIENT, changed["X-Request-ID"])
+
+
+def test_saving_a_fee_unchanged_records_nothing(client, supervisor):
+    fee = Fee.objects.create(cert_type="nozei", amount_yen=200, effective_from=date(2020, 4, 1))
+    client.post(
+        reverse("admin:certificates_fee_change", args=[fee.pk]),
+        {"cert_type": "nozei", "amount_yen": "200", "effective_from": "2020-04-01"},
+    )
+    assert not AuditEvent.objects.filter(action__startswith="fee.").exists()
+
+
+def test_deleting_fees_through_the_admin_is_audited(client, settings):
+    headers = _through_proxy(settings)
+    admin_user = get_user_model().objects.create_superuser("fee-admin", password="y" * 12)
+    client.force_login(admin_user)
+    first = Fee.objects.create(cert_type="juminhyo", amount_yen=200, effective_from=date(2020, 4, 1))
+    second = Fee.objects.create(cert_type="juminhyo", amount_yen=250, effective_from=date(2024, 4, 1))
+    third = Fee.objects.create(cert_type="juminhyo", amount_yen=300, effective_from=date(2025, 4, 1))
+    response = client.post(
+        reverse("admin:certificates_fee_delete", args=[first.pk]), {"post": "yes"}, **headers
+    )
+    assert response.status_code == 302
+    deleted = AuditEvent.objects.get(action="fee.deleted")
+    assert deleted.payload == {
+        "fee": first.pk,
+        "cert_type": "juminhyo",
+        "amount_yen": 200,
+        "effective_from": "2020-04-01",
+    }
+    assert deleted.source == CLIENT
+    # The bulk action records each row it deletes.
+    client.post(
+        reverse("admin:certificates_fee_changelist"),
+        {"action": "delete_selected", "_selected_action": [second.pk, third.pk], "post": "yes"},
+        **headers,
+    )
+    assert not Fee.objects.exists()
+    assert sorted(e.payload["fee"] for e in AuditEvent.objects.filter(action="fee.deleted")) == sorted(
+        [first.pk, second.pk, third.pk]
+    )

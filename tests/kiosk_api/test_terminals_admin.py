@@ -218,3 +218,38 @@ def test_an_older_crl_never_replaces_a_newer_one(pki, tmp_path):
     crl_refresh(source=str(pki.ca.crl_path), now=NOW + timedelta(hours=1))
     crl_refresh(source=str(older), now=NOW + timedelta(hours=2))
     assert _serials(CrlSnapshot.objects.get()) == ["def"]
+
+
+def test_editing_a_terminal_in_the_admin_is_audited_with_old_and_new_values(
+    supervisor_client, terminal, settings
+):
+    settings.KONBINI_TRUSTED_PROXIES = ["10.9.8.7/32"]
+    response = supervisor_client.post(
+        f"/admin/kiosk_api/terminal/{terminal.pk}/change/",
+        {"name": "1号機(入口側)", "chain": "seven_eleven", "store_code": "S-0009"},
+        REMOTE_ADDR="10.9.8.7",
+        HTTP_X_FORWARDED_FOR="203.0.113.42",
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    terminal.refresh_from_db()
+    assert (terminal.name, terminal.store_code) == ("1号機(入口側)", "S-0009")
+    event = AuditEvent.objects.get(action="terminal.updated")
+    assert event.payload == {
+        "terminal": terminal.pk,
+        "changed": {"name": ["1号機", "1号機(入口側)"], "store_code": ["S-0001", "S-0009"]},
+    }
+    assert (event.actor_kind, event.source, event.request_id) == (
+        "clerk",
+        "203.0.113.42",
+        response["X-Request-ID"],
+    )
+    # The edit leaves the token alone: the terminal still works.
+    assert Terminal.objects.get(pk=terminal.pk).token_hash == terminal.token_hash
+
+
+def test_saving_a_terminal_unchanged_records_nothing(supervisor_client, terminal):
+    supervisor_client.post(
+        f"/admin/kiosk_api/terminal/{terminal.pk}/change/",
+        {"name": "1号機", "chain": "seven_eleven", "store_code": "S-0001"},
+    )
+    assert not AuditEvent.objects.filter(action="terminal.updated").exists()
