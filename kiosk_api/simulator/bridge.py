@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +26,10 @@ from django.http import HttpRequest
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from kiosk_api.client import CardKey, KioskClient, WrongPin, card_key_unlock
+from kiosk_api.client import CardKey, KioskClient
+from sync.simulator.cards import card_pin_try
 
 CARD_FORMAT = "saga-konbini-card/1"
-PIN_TRIES = 3  # SPEC §4: the card locks after three wrong PINs
 TOKEN_FILE = "terminal.json"  # noqa: S105 (a file name, not a secret)
 # seed_demo names cards "<scenario>-<card id>.json" (sync/simulator/cards.py).
 CARD_NAME = re.compile(r"^(?P<scenario>[a-z0-9_]{1,40})-(?P<card_id>[0-9A-Za-z][0-9A-Za-z-]{0,63})\.json$")
@@ -114,15 +113,6 @@ def _card_read(path: Path) -> dict[str, Any]:
     return card
 
 
-def _card_write(path: Path, card: dict[str, Any]) -> None:
-    """Write the card back atomically, owner-only (it holds a PIN and a key), as seed_demo does."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(card, ensure_ascii=False, indent=1) + "\n")
-    os.replace(tmp, path)
-
-
 def demo_cards_list(*, per_scenario: int = 3) -> list[tuple[str, str, list[DemoCard]]]:
     """The demo cards, a few per scenario label, as (scenario, label, cards), ``ok`` first.
 
@@ -164,42 +154,27 @@ def demo_card_holder_name(*, file_name: str) -> str:
 
 def demo_card_unlock(*, file_name: str, pin: str) -> CardKey:
     """Open the card's key with ``pin``. A wrong PIN counts in the card file; the third locks it."""
-    path = _card_path(file_name)
-    card = _card_read(path)
-    if card.get("locked"):
+    attempt = card_pin_try(path=_card_path(file_name), pin=pin, read=_card_read)
+    if attempt.was_locked:
         raise CardLocked(
             gettext(
                 "このカードは暗証番号の誤りが続いたためロックされています。市役所の窓口で解除してください。"
             )
         )
-    failures = int(card.get("pin_failures", 0))
-    try:
-        if not re.fullmatch(r"[0-9]{4}", pin):
-            raise WrongPin
-        key = card_key_unlock(card, pin)
-    except WrongPin:
-        failures += 1
-        card["pin_failures"] = failures
-        if failures >= PIN_TRIES:
-            card["locked"] = True
-            _card_write(path, card)
-            raise CardLocked(
-                gettext(
-                    "暗証番号が3回誤って入力されたため、カードがロックされました。市役所の窓口で解除してください。"
-                )
-            ) from None
-        _card_write(path, card)
-        remaining = PIN_TRIES - failures
+    if attempt.locked:
+        raise CardLocked(
+            gettext(
+                "暗証番号が3回誤って入力されたため、カードがロックされました。市役所の窓口で解除してください。"
+            )
+        )
+    if attempt.key is None:
         message = ngettext(
             "暗証番号が違います。あと%(remaining)d回誤るとカードがロックされます。",
             "暗証番号が違います。あと%(remaining)d回誤るとカードがロックされます。",
-            remaining,
-        ) % {"remaining": remaining}
-        raise PinRejected(message, remaining=remaining) from None
-    if failures:
-        card["pin_failures"] = 0  # a right PIN resets the count, as on the real card
-        _card_write(path, card)
-    return key
+            attempt.remaining,
+        ) % {"remaining": attempt.remaining}
+        raise PinRejected(message, remaining=attempt.remaining)
+    return attempt.key
 
 
 def terminal_token() -> str:

@@ -10,12 +10,15 @@ core. Workers are spawned (not forked): they import only this module, ``kiosk_ap
 
 from __future__ import annotations
 
+import fcntl
 import json
 import multiprocessing
 import os
+import re
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -26,12 +29,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from kiosk_api.client import CardKey, WrongPin, card_key_unlock
 from kiosk_api.jpki_sim import RSA_KEY_BITS, TestCA, user_certificate_issue
 
 if TYPE_CHECKING:  # workers import this module: keep the population generator out of them
     from sync.simulator.population import CardPlan
 
 CARD_FORMAT = "saga-konbini-card/1"
+PIN_TRIES = 3  # SPEC §4: the card locks after three wrong PINs
+_PIN_SHAPE = re.compile(r"[0-9]{4}")
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,76 @@ def card_file_write(*, directory: Path, card: dict[str, Any]) -> Path:
         handle.write("\n")
     os.replace(tmp, path)
     return path
+
+
+@contextmanager
+def _card_locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on one card file, held by whoever reads, counts and writes its PIN tries.
+
+    The lock is on a file beside the card, not on the card itself: the card is rewritten by
+    ``os.replace``, which swaps the file, so a lock on the card would stay on the old file while
+    the next reader opens the new one.
+    """
+    lock_path = path.with_name(f".{path.name}.lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _card_rewrite(path: Path, card: dict[str, Any]) -> None:
+    """Write the card back atomically (temp file, flushed, then renamed), owner-only: it holds a
+    PIN and a key, and a half-written file must never lose the lock state."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(card, ensure_ascii=False, indent=1) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class PinTry:
+    """The outcome of one PIN entry on a card file."""
+
+    key: CardKey | None  # the unlocked key; None for a wrong PIN or a locked card
+    was_locked: bool  # locked before this entry: the PIN was not even tried
+    locked: bool  # locked now (before, or by this entry)
+    remaining: int  # wrong PINs left before the card locks
+
+
+def card_pin_try(*, path: Path, pin: str, read: Callable[[Path], dict[str, Any]]) -> PinTry:
+    """Enter ``pin`` on the card file at ``path`` (SPEC §4: three wrong PINs lock the card).
+
+    The count lives in the card file, and two kiosks (or two browser tabs) may enter PINs on one
+    card at the same time: the read, the count and the write happen under an exclusive lock, so two
+    concurrent wrong PINs count as two, never as one (which would allow more than three tries).
+    ``read`` loads and checks the card (each simulator reports a bad file in its own words).
+    """
+    with _card_locked(path):
+        card = read(path)
+        if card.get("locked"):
+            return PinTry(key=None, was_locked=True, locked=True, remaining=0)
+        failures = int(card.get("pin_failures", 0))
+        try:
+            if not _PIN_SHAPE.fullmatch(pin):
+                raise WrongPin
+            key = card_key_unlock(card, pin)
+        except WrongPin:
+            failures += 1
+            card["pin_failures"] = failures
+            locked = failures >= PIN_TRIES
+            if locked:
+                card["locked"] = True
+            _card_rewrite(path, card)
+            return PinTry(key=None, was_locked=False, locked=locked, remaining=max(0, PIN_TRIES - failures))
+        if failures:
+            card["pin_failures"] = 0  # a right PIN resets the count, as on the real card
+            _card_rewrite(path, card)
+        return PinTry(key=key, was_locked=False, locked=False, remaining=PIN_TRIES)
 
 
 def card_files_clear(*, directory: Path) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import multiprocessing
 import stat
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from kiosk_api.jpki_sim import (
     other_ca_load_or_create,
     test_ca_load_or_create,
 )
-from sync.simulator.cards import CARD_FORMAT, card_files_clear
+from sync.simulator.cards import CARD_FORMAT, card_file_write, card_files_clear, card_pin_try
 from sync.simulator.population import SCENARIOS, World, population_generate
 from sync.simulator.seeding import cards_issue
 
@@ -155,3 +156,67 @@ def test_clearing_removes_only_card_files(tmp_path: Path) -> None:
     (tmp_path / "broken.json").write_text("{", encoding="utf-8")
     assert card_files_clear(directory=tmp_path) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.json", "terminal.json"]
+
+
+def _read_card(path: Path) -> dict[str, Any]:
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def _wrong_pins_until_locked(path: Path, pin: str, barrier: Any, tries: Any) -> None:
+    """One kiosk hammering one card with a wrong PIN until it is locked; reports its counted tries."""
+    barrier.wait()
+    counted = 0
+    while True:
+        attempt = card_pin_try(path=path, pin=pin, read=_read_card)
+        if not attempt.was_locked:
+            counted += 1
+        if attempt.locked:
+            break
+    tries.put(counted)
+
+
+def test_concurrent_wrong_pins_allow_exactly_three_tries_in_total(
+    issued: tuple[World, Path, Path], tmp_path: Path
+) -> None:
+    _world, _pki, cards_dir = issued
+    card = _cards(cards_dir)["ok"]
+    path = card_file_write(
+        directory=tmp_path, card={k: v for k, v in card.items() if k not in {"locked", "pin_failures"}}
+    )
+    wrong = "1111" if card["pin"] != "1111" else "2222"
+    # Real processes, released together: without the lock two of them read "0 tries" and both
+    # write "1", and the card allows more than three.
+    context = multiprocessing.get_context("fork")
+    kiosks = 6
+    barrier, tries = context.Barrier(kiosks), context.Queue()
+    workers = [
+        context.Process(target=_wrong_pins_until_locked, args=(path, wrong, barrier, tries))
+        for _ in range(kiosks)
+    ]
+    for worker in workers:
+        worker.start()
+    counted = [tries.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    assert sum(counted) == 3, counted
+    stored = _read_card(path)
+    assert (stored["pin_failures"], stored["locked"]) == (3, True)
+    # Locked for good: even the right PIN is not tried any more.
+    after = card_pin_try(path=path, pin=card["pin"], read=_read_card)
+    assert (after.key, after.was_locked) == (None, True)
+    # Written atomically: no temporary file is left beside the card.
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_right_pin_opens_the_card_and_resets_the_count(
+    issued: tuple[World, Path, Path], tmp_path: Path
+) -> None:
+    _world, _pki, cards_dir = issued
+    card = _cards(cards_dir)["ok"]
+    path = card_file_write(directory=tmp_path, card={**card, "pin_failures": 2})
+    wrong = card_pin_try(path=path, pin="12a4", read=_read_card)
+    assert (wrong.key, wrong.locked) == (None, True)  # the third wrong entry locks
+    path = card_file_write(directory=tmp_path, card={**card, "pin_failures": 2, "locked": False})
+    opened = card_pin_try(path=path, pin=card["pin"], read=_read_card)
+    assert opened.key is not None and _read_card(path)["pin_failures"] == 0

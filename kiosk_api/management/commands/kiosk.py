@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
-import secrets
 import uuid
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from kiosk_api.client import CardKey, KioskApiError, KioskClient, WrongPin, card_key_unlock
+from kiosk_api.client import CardKey, KioskApiError, KioskClient
+from sync.simulator.cards import card_pin_try
 
 CARD_FORMAT = "saga-konbini-card/1"
-PIN_TRIES = 3  # SPEC §4: the card locks after three wrong PINs
 TYPE_LABELS = {
     "juminhyo": "住民票の写し",
     "inkan": "印鑑登録証明書",
@@ -38,16 +36,6 @@ OPTION_FLAGS = {
     "show_honseki": "本籍・筆頭者",
     "show_my_number": "個人番号",
 }
-
-
-def _card_write(path: Path, card: dict[str, Any]) -> None:
-    """Write the card file back atomically (the lock state must not be lost half-written)."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    # Owner-only, like the card files seed_demo writes: the file holds a PIN and a key.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(card, ensure_ascii=False, indent=1) + "\n")
-    os.replace(tmp, path)
 
 
 def _parse_option(raw: str) -> tuple[str, Any]:
@@ -124,35 +112,26 @@ class Command(BaseCommand):
         return card
 
     def _unlock(self, path: Path, card: dict[str, Any], pin_flag: str | None) -> CardKey:
+        locked_message = (
+            "このカードは暗証番号の誤りが続いたためロックされています。市役所の窓口で解除してください。"
+        )
         if card.get("locked"):
             # A locked card is refused before any PIN is asked (as the real card does).
-            raise CommandError(
-                "このカードは暗証番号の誤りが続いたためロックされています。市役所の窓口で解除してください。"
-            )
+            raise CommandError(locked_message)
         while True:
-            failures = int(card.get("pin_failures", 0))
             pin = pin_flag if pin_flag is not None else getpass.getpass("暗証番号(4桁)を入力してください: ")
-            try:
-                key = card_key_unlock(card, pin)
-            except WrongPin:
-                failures += 1
-                card["pin_failures"] = failures
-                if failures >= PIN_TRIES:
-                    card["locked"] = True
-                    _card_write(path, card)
-                    raise CommandError(
-                        "暗証番号が3回誤って入力されたため、カードをロックしました。"
-                    ) from None
-                _card_write(path, card)
-                message = f"暗証番号が違います。あと{PIN_TRIES - failures}回誤るとカードがロックされます。"
-                if pin_flag is not None:
-                    raise CommandError(message) from None
-                self._say(message)
-                continue
-            if failures:
-                card["pin_failures"] = 0  # a right PIN resets the count, as on the real card
-                _card_write(path, card)
-            return key
+            # Counted under the card file's lock: another kiosk may be entering PINs on it too.
+            attempt = card_pin_try(path=path, pin=pin, read=self._load_card)
+            if attempt.key is not None:
+                return attempt.key
+            if attempt.was_locked:
+                raise CommandError(locked_message)
+            if attempt.locked:
+                raise CommandError("暗証番号が3回誤って入力されたため、カードをロックしました。")
+            message = f"暗証番号が違います。あと{attempt.remaining}回誤るとカードがロックされます。"
+            if pin_flag is not None:
+                raise CommandError(message)
+            self._say(message)
 
     def _show_offers(self, body: dict[str, Any]) -> None:
         self._say(f"{body['holder']['name']} 様")
