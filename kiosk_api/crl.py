@@ -6,8 +6,11 @@ trusted CA signed it and stores the revoked serials; the Celery task runs it wit
 Decision (documented in the README's API notes): a CRL past its ``next_update`` cannot say whether a
 card was revoked since, so card authentication fails closed with 503
 ``REVOCATION_CHECK_UNAVAILABLE`` (not ``CERTIFICATE_REVOKED``, which would tell a resident that their
-valid card is revoked) and an open ``KioskAlert`` tells clerks. Before refusing, the server tries one
-refresh from the source itself, so a CRL published since the last periodic run is used at once.
+valid card is revoked) and an open ``KioskAlert`` tells clerks. The kiosk request never fetches the
+CRL itself (a national CA's list holds hundreds of thousands of entries: parsing it inside a
+resident's request would stall that kiosk and every worker that tries at once); it queues one run of
+the refresh job, deduplicated through the shared cache, so that a burst of refused requests asks
+for one refresh, not one each.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
-from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
 from kiosk_api import pki
@@ -30,6 +33,9 @@ logger = logging.getLogger(__name__)
 _FETCH_TIMEOUT_SECONDS = 10
 _MAX_CRL_BYTES = 50 * 1024 * 1024
 _WRITE_CHUNK = 5000
+# At most one refresh queued by kiosk requests per this many seconds (the job retries by itself).
+CRL_REFRESH_QUEUE_SECONDS = 60
+_REFRESH_QUEUED_KEY = "kiosk:crl:refresh-queued"
 
 
 class CrlRefreshError(Exception):
@@ -177,21 +183,39 @@ def _card_status(*, issuer: str, serial: str) -> tuple[datetime, bool] | None:
     return snapshot.next_update, bool(listed)
 
 
+def _refresh_queue() -> None:
+    """Ask the background job for a refresh, once per CRL_REFRESH_QUEUE_SECONDS for all processes."""
+    from kiosk_api.tasks import crl_refresh_task  # the task module imports this one
+
+    if cache.add(_REFRESH_QUEUED_KEY, 1, CRL_REFRESH_QUEUE_SECONDS):
+        crl_refresh_task.delay()
+
+
+def crl_refresh_queue() -> None:
+    """Queue the refresh job after the current transaction commits (at once outside one). A broker
+    that cannot be reached is logged, not raised: the kiosk's answer is 503 either way, and the
+    periodic run refreshes the CRL in any case."""
+    transaction.on_commit(_refresh_queue, robust=True)
+
+
 def crl_card_revoked(*, anchor: x509.Certificate, serial: str, now: datetime) -> bool:
-    """Whether the CA's current CRL lists ``serial`` (a card issued by ``anchor``); 503 when the
-    CRL is missing or past its next update, even after one refresh from the source."""
+    """Whether the CA's current CRL lists ``serial`` (a card issued by ``anchor``).
+
+    503 REVOCATION_CHECK_UNAVAILABLE when the CRL is missing or past its next update: the alert is
+    raised and a refresh is queued for the background job, never done inside this request."""
     issuer = anchor.subject.rfc4514_string()
     status = _card_status(issuer=issuer, serial=serial)
-    if status is None or status[0] <= now:
-        try:
-            crl_refresh(source=settings.KONBINI_CRL_SOURCE, now=now)
-        except CrlRefreshError:
-            logger.warning("inline CRL refresh failed")
-        status = _card_status(issuer=issuer, serial=serial)
     if status is None:
         _alert_raise(kind=KioskAlert.Kind.CRL_STALE, message="失効リストが取り込まれていません。", now=now)
+        crl_refresh_queue()
         raise KioskError("REVOCATION_CHECK_UNAVAILABLE", reason="crl_missing")
     next_update, revoked = status
     if next_update <= now:
+        _alert_raise(
+            kind=KioskAlert.Kind.CRL_STALE,
+            message=f"失効リストの次回更新日時({next_update:%Y-%m-%d %H:%M} UTC)を過ぎています。",
+            now=now,
+        )
+        crl_refresh_queue()
         raise KioskError("REVOCATION_CHECK_UNAVAILABLE", reason="crl_stale")
     return revoked

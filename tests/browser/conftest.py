@@ -49,15 +49,17 @@ def _kiosk_world(settings, tmp_path_factory) -> Iterator[None]:
 
 
 @pytest.fixture
-def pki(settings, tmp_path: Path) -> Pki:
-    """A test CA trusted by the server, its CRL published today (SPEC §4)."""
+def pki(settings, tmp_path: Path, db: None) -> Pki:
+    """A test CA trusted by the server, its CRL published today and loaded by the job (SPEC §4)."""
     folder = tmp_path / "pki"
     settings.KONBINI_PKI_DIR = folder
     settings.KONBINI_TRUSTED_CA_FILES = [folder / jpki_sim.CA_CERT_FILE]
     settings.KONBINI_CRL_SOURCE = str(folder / jpki_sim.CA_CRL_FILE)
     ca = jpki_sim.test_ca_load_or_create(pki_dir=folder)
     jpki_sim.crl_publish(ca=ca, now=NOW)
-    return Pki(ca=ca, other=jpki_sim.other_ca_load_or_create(pki_dir=folder), keys=KeyPool())
+    loaded = Pki(ca=ca, other=jpki_sim.other_ca_load_or_create(pki_dir=folder), keys=KeyPool())
+    loaded.crl_load()
+    return loaded
 
 
 @pytest.fixture(scope="module")

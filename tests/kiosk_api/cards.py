@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from rest_framework.test import APIClient
 
 from kiosk_api import jpki_sim
+from kiosk_api.tasks import crl_refresh_task
 from residents.models import CardLink, Resident
 from tests.certificates.factories import (
     CardLinkFactory,
@@ -93,7 +94,14 @@ class Pki:
         return Card(certificate=certificate, key=key)
 
     def revoke(self, card: Card) -> None:
+        """Revoke at the CA, then let the server learn it the way it does: by the refresh job."""
         jpki_sim.certificate_revoke(ca=self.ca, serial=card.certificate.serial_number, now=NOW)
+        self.crl_load()
+
+    def crl_load(self) -> None:
+        """Load the CA's published CRL into the server through the periodic job: kiosk requests
+        never fetch it themselves."""
+        crl_refresh_task.apply(throw=True)
 
 
 def ok_holder(**kwargs: Any) -> Resident:

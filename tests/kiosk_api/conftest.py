@@ -57,7 +57,7 @@ def _kiosk_settings(settings, tmp_path_factory):
 
 
 @pytest.fixture
-def pki(settings, tmp_path: Path, _pki_master: Path, key_pool: KeyPool) -> Pki:
+def pki(settings, tmp_path: Path, _pki_master: Path, key_pool: KeyPool, db: None) -> Pki:
     folder = tmp_path / "pki"
     shutil.copytree(_pki_master, folder)
     settings.KONBINI_PKI_DIR = folder
@@ -66,7 +66,9 @@ def pki(settings, tmp_path: Path, _pki_master: Path, key_pool: KeyPool) -> Pki:
     ca = jpki_sim.test_ca_load_or_create(pki_dir=folder)
     # Published "now" in the frozen clock, so its next update lies 30 days after the test's today.
     jpki_sim.crl_publish(ca=ca, now=NOW)
-    return Pki(ca=ca, other=jpki_sim.other_ca_load_or_create(pki_dir=folder), keys=key_pool)
+    loaded = Pki(ca=ca, other=jpki_sim.other_ca_load_or_create(pki_dir=folder), keys=key_pool)
+    loaded.crl_load()  # as the periodic job would have done before the first kiosk call
+    return loaded
 
 
 def _client(token: str | None) -> APIClient:

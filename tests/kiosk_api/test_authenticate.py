@@ -11,7 +11,7 @@ from audit.models import AuditEvent
 from audit.services import Actor
 from kiosk_api.models import KioskSession, Terminal
 from kiosk_api.services import terminal_revoke, terminal_rotate_token, terminal_suspend
-from tests.kiosk_api.cards import BASE, authenticate, error_code, ok_holder, signed_in, start
+from tests.kiosk_api.cards import BASE, NOW, authenticate, error_code, ok_holder, signed_in, start
 
 pytestmark = pytest.mark.django_db
 
@@ -289,22 +289,57 @@ def test_revocation_check_fails_closed_when_the_crl_is_stale(api, pki, clock, se
     assert KioskAlert.objects.filter(kind="crl_stale", cleared_at__isnull=True).exists()
 
 
-def test_failed_authentications_are_rate_limited_per_certificate(api, pki, settings):
-    settings.KONBINI_AUTH_FAILURES_PER_CERTIFICATE = 3
+@pytest.fixture
+def queued_refreshes(monkeypatch) -> list[str]:
+    """The refresh job's queue, recorded instead of sent to the broker."""
+    from django.core.cache import cache
+
+    from kiosk_api.crl import _REFRESH_QUEUED_KEY
+    from kiosk_api.tasks import crl_refresh_task
+
+    cache.delete(_REFRESH_QUEUED_KEY)
+    queued: list[str] = []
+    monkeypatch.setattr(crl_refresh_task, "delay", lambda: queued.append("crl_refresh_task"))
+    return queued
+
+
+def test_a_stale_crl_is_never_refreshed_inside_a_kiosk_request(
+    api, pki, clock, queued_refreshes, django_capture_on_commit_callbacks
+):
+    from kiosk_api import jpki_sim
+    from kiosk_api.models import CrlSnapshot
+
     card = pki.card(ok_holder())
-    thief = pki.card(None)
-    for _ in range(3):
-        session = start(api)
-        response = api.post(
-            f"{BASE}sessions/{session['session_id']}/authenticate",
-            {"certificate": card.certificate_b64, "signature": thief.sign(session["challenge"])},
-            format="json",
-        )
-        assert error_code(response) == "SIGNATURE_INVALID"
-    response = authenticate(api, card)
-    assert (response.status_code, error_code(response)) == (429, "RATE_LIMITED")
-    # Another card at the same terminal is still served.
-    assert authenticate(api, pki.card(ok_holder())).status_code == 200
+    clock.shift(timedelta(days=31))
+    # A fresh CRL is already published at the source: the request still does not fetch it.
+    jpki_sim.crl_publish(ca=pki.ca, now=NOW + timedelta(days=31))
+    stale = CrlSnapshot.objects.get().this_update
+    with django_capture_on_commit_callbacks(execute=True):
+        responses = [authenticate(api, card) for _ in range(3)]
+    assert {(r.status_code, error_code(r)) for r in responses} == {(503, "REVOCATION_CHECK_UNAVAILABLE")}
+    assert CrlSnapshot.objects.get().this_update == stale
+    # A burst of refused requests queues one refresh, not one each.
+    assert queued_refreshes == ["crl_refresh_task"]
+    # The background job brings the fresh list, and the same card is served again.
+    pki.crl_load()
+    assert CrlSnapshot.objects.get().this_update > stale
+    assert authenticate(api, card).status_code == 200
+
+
+def test_a_missing_crl_queues_a_refresh_and_answers_503(
+    api, pki, queued_refreshes, django_capture_on_commit_callbacks
+):
+    from kiosk_api.models import CrlSnapshot, KioskAlert
+
+    CrlSnapshot.objects.all().delete()
+    card = pki.card(ok_holder())
+    with django_capture_on_commit_callbacks(execute=True):
+        response = authenticate(api, card)
+    assert (response.status_code, error_code(response)) == (503, "REVOCATION_CHECK_UNAVAILABLE")
+    assert AuditEvent.objects.get(action="kiosk.authenticate").reason == "crl_missing"
+    assert KioskAlert.objects.filter(kind="crl_stale", cleared_at__isnull=True).exists()
+    assert queued_refreshes == ["crl_refresh_task"]
+    assert not CrlSnapshot.objects.exists()
 
 
 def _bad_signature(api, card):

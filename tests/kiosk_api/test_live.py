@@ -296,6 +296,7 @@ def real_clock(clock, pki: Pki) -> date:
     real_now = datetime.fromtimestamp(time_machine.escape_hatch.time.time(), tz=UTC)
     clock.move_to(real_now)
     jpki_sim.crl_publish(ca=pki.ca, now=real_now)
+    pki.crl_load()
     return real_now.date()
 
 

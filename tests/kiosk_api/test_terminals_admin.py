@@ -204,10 +204,11 @@ def test_crl_signed_by_another_ca_is_refused_and_alerted(pki, settings, tmp_path
         key_path=pki.ca.key_path,
         crl_path=tmp_path / "forged.crl",
     )
-    jpki_sim._crl_write(ca=forged, revoked={}, crl_number=99, now=NOW)
+    before = CrlSnapshot.objects.get()  # the fixture's, loaded by the job
+    jpki_sim._crl_write(ca=forged, revoked={}, crl_number=99, now=NOW + timedelta(hours=1))
     with pytest.raises(CrlRefreshError):
-        crl_refresh(source=str(tmp_path / "forged.crl"), now=NOW)
-    assert not CrlSnapshot.objects.exists()
+        crl_refresh(source=str(tmp_path / "forged.crl"), now=NOW + timedelta(hours=1))
+    assert CrlSnapshot.objects.get().this_update == before.this_update
     assert KioskAlert.objects.filter(kind="crl_invalid", cleared_at__isnull=True).exists()
 
 

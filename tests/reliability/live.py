@@ -76,6 +76,7 @@ def kiosks_create(count: int, *, pki_dir: Path, settings: Any) -> list[Kiosk]:
     settings.KONBINI_PKI_DIR = pki_dir
     settings.KONBINI_TRUSTED_CA_FILES = [pki_dir / jpki_sim.CA_CERT_FILE]
     settings.KONBINI_CRL_SOURCE = str(pki_dir / jpki_sim.CA_CRL_FILE)
+    pki.crl_load()  # by the refresh job, as in production: the app processes never fetch it inline
     today = real_now().date()
     kiosks = []
     for index in range(count):

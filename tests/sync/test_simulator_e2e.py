@@ -18,7 +18,7 @@ from certificates.eligibility import holder_eligibility
 from certificates.models import IssuanceStop
 from kiosk_api.auth import token_hash
 from kiosk_api.jpki_sim import crl_load, test_ca_load_or_create
-from kiosk_api.models import Terminal
+from kiosk_api.models import CrlSnapshot, Terminal
 from residents.crypto import my_number_decrypt
 from residents.models import CardLink, Household, Resident, SealRegistration, TaxAssessment, TaxPayment
 from sync.models import Batch, QuarantinedRecord
@@ -35,6 +35,7 @@ pytestmark = pytest.mark.django_db
 @pytest.mark.slow
 def test_seed_demo_then_core_sim_changes_apply_cleanly(settings, tmp_path: Path) -> None:
     settings.KONBINI_PKI_DIR = tmp_path / "pki"
+    settings.KONBINI_TRUSTED_CA_FILES = [tmp_path / "pki" / "jpki-test-ca.pem"]
     cards = tmp_path / "cards"
     inbox = Path(settings.SYNC_INBOX_DIR)
     out = StringIO()
@@ -85,7 +86,12 @@ def test_seed_demo_then_core_sim_changes_apply_cleanly(settings, tmp_path: Path)
     stop_holder = next(f["resident_code"] for f in files if f["scenario"] == "clerk_stop")
     assert IssuanceStop.objects.filter(resident_code=stop_holder, lifted_at__isnull=True).count() == 1
     assert (settings.KONBINI_PKI_DIR / "jpki-test-ca.crl").is_file()
+    # ... and loaded into the server by the seed: kiosk requests never load it themselves, so the
+    # demo's first card must find it there.
+    snapshot = CrlSnapshot.objects.get()
+    assert snapshot.revoked_count == sum(1 for c in world.cards if c.revoked) > 0
     summary = out.getvalue()
+    assert "CRL loaded" in summary
     assert "ok" in summary and "0 件保留" in summary
 
     _scenarios_match_the_eligibility_policy(files)

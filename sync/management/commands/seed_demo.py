@@ -110,6 +110,13 @@ class Command(BaseCommand):
             self.stdout.write(f"以前のカードファイルを削除 / old card files removed: {result.cards_removed}")
         self.stdout.write(f"カードファイル / card files: {cards_dir} ({len(result.card_files)})")
         self.stdout.write(f"テスト認証局 / test CA: {settings.KONBINI_PKI_DIR}")
+        if result.crl_loaded:
+            self.stdout.write("失効リストを取り込みました / CRL loaded")
+        else:
+            self.stdout.write(
+                "失効リストを取り込めませんでした(定期処理で再試行します) / "
+                "CRL not loaded (the periodic job retries): check KONBINI_TRUSTED_CA_FILES"
+            )
         if applied is not None:
             self.stdout.write(
                 f"連携バッチ / batch {result.batch.number:010d} (full): "
