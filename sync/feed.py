@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -222,88 +222,120 @@ def line_parse(raw: bytes) -> Any:
     return _DECODER.decode(text)
 
 
-def batch_verify(*, path: Path, manifest: Manifest) -> tuple[str, int]:
-    """Checksum and record count against the manifest (SPEC §5), without parsing: (sha256, lines)."""
-    digest = hashlib.sha256()
-    lines, last = 0, b"\n"
-    with _open_regular(path) as handle:
-        for chunk in iter(lambda: handle.read(4 * 1024 * 1024), b""):
-            digest.update(chunk)
-            lines += chunk.count(b"\n")
-            last = chunk[-1:]
-    if last != b"\n":
-        lines += 1  # a last line without its newline still counts
-    sha = digest.hexdigest()
-    if sha != manifest.sha256:
-        raise BatchRejected(
-            "checksum_mismatch",
-            "データファイルのSHA-256がマニフェストと一致しません(転送途中の破損の可能性)。再送を依頼してください。",
-        )
-    if lines != manifest.records:
-        raise BatchRejected(
-            "record_count_mismatch",
-            f"データファイルの件数({lines}件)がマニフェストの件数({manifest.records}件)と一致しません。",
-        )
-    return sha, lines
+_CHECKSUM_MISMATCH = (
+    "データファイルのSHA-256がマニフェストと一致しません(転送途中の破損の可能性)。再送を依頼してください。"
+)
 
 
-def batch_lines(*, path: Path, kind: str) -> Iterator[tuple[int, str, dict[str, Any]]]:
+class BatchFile:
+    """A batch's data file, opened once (no symlink followed) and read only through that descriptor.
+
+    Why: the manifest's checksum must vouch for exactly the bytes that are applied. Were the file
+    checked and then opened again by name to be applied, whoever can write to the inbox could swap
+    it in between. A file renamed over the inbox path afterwards is not seen here at all; one
+    rewritten in place is caught because every pass hashes what it reads and is checked against the
+    manifest (checksum, then record count) at its end, and the apply is one transaction: a mismatch
+    rejects the batch and undoes whatever the pass had applied.
+    """
+
+    def __init__(self, *, handle: IO[bytes], manifest: Manifest) -> None:
+        self._handle = handle
+        self.manifest = manifest
+        self._digest = hashlib.sha256()
+        self._count = 0
+        self.checked = False  # the last pass read the whole file and it matched the manifest
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> BatchFile:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def lines(self) -> Iterator[tuple[int, bytes]]:
+        """One pass over the file from its start: (line number, raw line). Passes run one at a time.
+        Raises BatchRejected at the end of the pass if the bytes read do not match the manifest."""
+        self._handle.seek(0)
+        self._digest, self._count, self.checked = hashlib.sha256(), 0, False
+        for raw in self._handle:
+            self._digest.update(raw)
+            self._count += 1
+            yield self._count, raw
+        self._check()
+
+    def reject(self, defect: BatchRejected) -> NoReturn:
+        """Raise a line's defect found during a pass, after reading the rest of that pass: a checksum
+        or count mismatch is reported first, because a damaged transfer explains both."""
+        for raw in self._handle:
+            self._digest.update(raw)
+            self._count += 1
+        self._check()
+        raise defect
+
+    def require_checked(self) -> None:
+        """Before the apply commits: the pass it used was read to its end and matched."""
+        if not self.checked:
+            raise RuntimeError("the batch file's last pass was not read to its end and checked")
+
+    def _check(self) -> None:
+        if self._digest.hexdigest() != self.manifest.sha256:
+            raise BatchRejected("checksum_mismatch", _CHECKSUM_MISMATCH)
+        if self._count != self.manifest.records:
+            raise BatchRejected(
+                "record_count_mismatch",
+                f"データファイルの件数({self._count}件)がマニフェストの件数({self.manifest.records}件)と一致しません。",
+            )
+        self.checked = True
+
+
+def batch_file_open(*, path: Path, manifest: Manifest) -> BatchFile:
+    """Open a batch's data file once for the checks and the apply (see ``BatchFile``)."""
+    return BatchFile(handle=_open_regular(path), manifest=manifest)
+
+
+def batch_lines(*, batch: BatchFile) -> Iterator[tuple[int, str, dict[str, Any]]]:
     """Every line as (line number, entity, record), parsed once, in file order. A line that cannot
     be parsed or has an unknown op or entity raises BatchRejected: the caller undoes what it applied."""
     entity_index = {name: index for index, name in enumerate(ENTITY_ORDER)}
-    with _open_regular(path) as handle:
-        for line_number, raw in enumerate(handle, start=1):
-            try:
-                record = line_parse(raw)
-            except UnicodeDecodeError:
-                raise BatchRejected("not_utf8", f"{line_number}行目がUTF-8ではありません。") from None
-            except (ValueError, RecursionError):
-                raise BatchRejected(
-                    "unparseable_line", f"{line_number}行目がJSONとして読めません。"
-                ) from None
-            defect, _ = _line_shape(record, line_number, kind, entity_index)
-            if defect is not None:
-                raise defect
-            yield line_number, record["entity"], record
+    for line_number, raw in batch.lines():
+        try:
+            record = line_parse(raw)
+        except UnicodeDecodeError:
+            batch.reject(BatchRejected("not_utf8", f"{line_number}行目がUTF-8ではありません。"))
+        except (ValueError, RecursionError):
+            batch.reject(BatchRejected("unparseable_line", f"{line_number}行目がJSONとして読めません。"))
+        defect, _ = _line_shape(record, line_number, batch.manifest.kind, entity_index)
+        if defect is not None:
+            batch.reject(defect)
+        yield line_number, record["entity"], record
 
 
-def batch_scan(*, path: Path, manifest: Manifest) -> BatchScan:
+def batch_scan(*, batch: BatchFile) -> BatchScan:
     """Whole-batch checks (SPEC §5): checksum, record count, every line parseable with a known op and
     entity, no delete in a full batch. Raises BatchRejected naming the first defect; the checksum is
     reported before line defects because a damaged transfer explains both."""
-    digest = hashlib.sha256()
     scan = BatchScan(sha256="", records=0, entity_counts=dict.fromkeys(ENTITY_ORDER, 0))
     entity_index = {name: index for index, name in enumerate(ENTITY_ORDER)}
     first_defect: BatchRejected | None = None
-    with _open_regular(path) as handle:
-        for line_number, raw in enumerate(handle, start=1):
-            digest.update(raw)
-            scan.records = line_number
-            if first_defect is not None:
-                continue
-            entity = -1
-            try:
-                record = line_parse(raw)
-            except UnicodeDecodeError:
-                first_defect = BatchRejected("not_utf8", f"{line_number}行目がUTF-8ではありません。")
-            except (ValueError, RecursionError):
-                first_defect = BatchRejected("unparseable_line", f"{line_number}行目がJSONとして読めません。")
-            else:
-                first_defect, entity = _line_shape(record, line_number, manifest.kind, entity_index)
-            if first_defect is None:
-                scan.line_entities.append(entity)
-                scan.entity_counts[ENTITY_ORDER[entity]] += 1
-    scan.sha256 = digest.hexdigest()
-    if scan.sha256 != manifest.sha256:
-        raise BatchRejected(
-            "checksum_mismatch",
-            "データファイルのSHA-256がマニフェストと一致しません(転送途中の破損の可能性)。再送を依頼してください。",
-        )
-    if scan.records != manifest.records:
-        raise BatchRejected(
-            "record_count_mismatch",
-            f"データファイルの件数({scan.records}件)がマニフェストの件数({manifest.records}件)と一致しません。",
-        )
+    for line_number, raw in batch.lines():  # checks checksum and count at its end
+        scan.records = line_number
+        if first_defect is not None:
+            continue
+        entity = -1
+        try:
+            record = line_parse(raw)
+        except UnicodeDecodeError:
+            first_defect = BatchRejected("not_utf8", f"{line_number}行目がUTF-8ではありません。")
+        except (ValueError, RecursionError):
+            first_defect = BatchRejected("unparseable_line", f"{line_number}行目がJSONとして読めません。")
+        else:
+            first_defect, entity = _line_shape(record, line_number, batch.manifest.kind, entity_index)
+        if first_defect is None:
+            scan.line_entities.append(entity)
+            scan.entity_counts[ENTITY_ORDER[entity]] += 1
+    scan.sha256 = batch.manifest.sha256
     if first_defect is not None:
         raise first_defect
     return scan
@@ -329,15 +361,17 @@ def _line_shape(
     return None, entity_index[entity]
 
 
-def batch_records(*, path: Path, scan: BatchScan, entity: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def batch_records(*, batch: BatchFile, scan: BatchScan, entity: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """The lines of one entity as (line number, record), in file order. Only lines that batch_scan
-    accepted are read; each entity group is one pass over the file, so memory stays bounded."""
+    accepted are read; each entity group is one pass over the file (checked at its end like every
+    pass), so memory stays bounded."""
     wanted = ENTITY_ORDER.index(entity)
     entities = scan.line_entities
-    with _open_regular(path) as handle:
-        for index, raw in enumerate(handle):
-            if entities[index] == wanted:
-                yield index + 1, line_parse(raw)
+    for line_number, raw in batch.lines():
+        # A line beyond the scanned ones can only be there if the file changed: the pass's check
+        # rejects the batch at its end.
+        if line_number <= len(entities) and entities[line_number - 1] == wanted:
+            yield line_number, line_parse(raw)
 
 
 def batch_files_move(*, entry: InboxEntry, inbox: Path, folder: str, now: datetime) -> str:

@@ -43,14 +43,15 @@ from sync.errors import BatchRejected, Misconfigured, RetryLater
 from sync.feed import (
     ARCHIVE_DIR,
     REJECTED_DIR,
+    BatchFile,
     BatchScan,
     InboxEntry,
     Manifest,
+    batch_file_open,
     batch_files_move,
     batch_lines,
     batch_records,
     batch_scan,
-    batch_verify,
     file_sha256,
     inbox_path,
     inbox_scan,
@@ -279,18 +280,11 @@ def _step(*, actor: Actor, now: datetime | None) -> _Step:
                     "first_batch_not_full",
                     "最初の連携は全件(full)でなければなりません。全件連携を依頼してください。",
                 )
-            sha, records = batch_verify(path=entry.jsonl, manifest=manifest)
-            # A line defect found while applying undoes everything applied so far (savepoint).
-            with transaction.atomic():
-                batch = _batch_apply(
-                    entry=entry,
-                    manifest=manifest,
-                    sha=sha,
-                    records=records,
-                    actor=actor,
-                    stamp=stamp,
-                    now=now,
-                )
+            # Opened once: the checks and the apply read the same bytes through one descriptor, each
+            # pass checked against the manifest at its end. A line defect or a mismatch found while
+            # applying undoes everything applied so far (savepoint).
+            with batch_file_open(path=entry.jsonl, manifest=manifest) as batch_file, transaction.atomic():
+                batch = _batch_apply(entry=entry, batch_file=batch_file, actor=actor, stamp=stamp, now=now)
         except BatchRejected as exc:
             return _reject(
                 entry=entry, manifest=manifest, error=exc, actor=actor, stamp=stamp, now=now, line=True
@@ -490,8 +484,9 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 class _BatchApplier:
     """Applies one scanned batch inside the caller's transaction; see SPEC §5 for the rules."""
 
-    def __init__(self, *, path: Path, manifest: Manifest, batch: Batch, stamp: datetime) -> None:
-        self.path = path
+    def __init__(self, *, batch_file: BatchFile, batch: Batch, stamp: datetime) -> None:
+        self.batch_file = batch_file
+        manifest = batch_file.manifest
         self.kind = manifest.kind
         self.batch = batch
         self.stamp = stamp
@@ -757,7 +752,7 @@ class _BatchApplier:
         """One pass over the file, parsing each line once: the common case, a batch written grouped
         in entity order. Raises _OutOfOrder (the caller undoes and uses apply_scanned) otherwise."""
         position = 0
-        lines = batch_lines(path=self.path, kind=self.kind)
+        lines = batch_lines(batch=self.batch_file)
         for entity, group in itertools.groupby(lines, key=lambda item: item[1]):
             index = ENTITY_ORDER.index(entity)
             if index < position:
@@ -779,7 +774,7 @@ class _BatchApplier:
         """One pass per entity over a batch whose lines are not grouped in entity order."""
         for entity in ENTITY_ORDER:
             self._process(
-                entity, self._finals(entity, batch_records(path=self.path, scan=scan, entity=entity))
+                entity, self._finals(entity, batch_records(batch=self.batch_file, scan=scan, entity=entity))
             )
         self._final_deletes()
 
@@ -1202,15 +1197,19 @@ def _initial_load_speedups(manifest: Manifest) -> contextlib.AbstractContextMana
 def _batch_apply(
     *,
     entry: InboxEntry,
-    manifest: Manifest,
-    sha: str,
-    records: int,
+    batch_file: BatchFile,
     actor: Actor,
     stamp: datetime,
     now: datetime | None,
 ) -> Batch:
-    """Apply a checked batch in the caller's transaction and record its outcome and audit events."""
+    """Apply a batch in the caller's transaction and record its outcome and audit events.
+
+    The checksum and the record count are checked while the file is read (``BatchFile``): the
+    values recorded here are the manifest's, and the caller's transaction is undone unless the
+    bytes applied matched them."""
     assert entry.jsonl is not None
+    manifest = batch_file.manifest
+    sha, records = manifest.sha256, manifest.records
     batch = Batch.objects.create(
         number=manifest.number,
         kind=manifest.kind,
@@ -1221,16 +1220,17 @@ def _batch_apply(
         received_at=stamp,
         finished_at=stamp,
     )
-    applier = _BatchApplier(path=entry.jsonl, manifest=manifest, batch=batch, stamp=stamp)
+    applier = _BatchApplier(batch_file=batch_file, batch=batch, stamp=stamp)
     try:
         with transaction.atomic(), garbage_collector_paused(), _initial_load_speedups(manifest):
             applier.apply_stream()
     except (_OutOfOrder, CopyStreamFailed):
         # Undone by the savepoint; the slower path groups the lines by entity first, and writes in
         # chunks, each in a savepoint of its own, so that a row the database refuses is quarantined.
-        scan = batch_scan(path=entry.jsonl, manifest=manifest)
-        applier = _BatchApplier(path=entry.jsonl, manifest=manifest, batch=batch, stamp=stamp)
+        scan = batch_scan(batch=batch_file)
+        applier = _BatchApplier(batch_file=batch_file, batch=batch, stamp=stamp)
         applier.apply_scanned(scan)
+    batch_file.require_checked()
     applier.quarantine_store(actor=actor)
     resolved = applier.resolve()
     batch.records_quarantined = len(applier.quarantined)

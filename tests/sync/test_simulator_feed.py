@@ -8,7 +8,7 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sync.feed import Manifest, batch_scan, manifest_read
+from sync.feed import Manifest, batch_file_open, batch_scan, manifest_read
 from sync.simulator.feed_writer import batch_number_next, batch_write
 from sync.simulator.population import population_generate
 
@@ -44,7 +44,8 @@ def test_batch_is_jsonl_plus_a_manifest_with_count_and_checksum(tmp_path: Path) 
     assert sorted(p.name for p in inbox.iterdir()) == ["0000000001.jsonl", "0000000001.manifest.json"]
     read = manifest_read(path=written.manifest_path, number=1)
     assert isinstance(read, Manifest) and read.created_at.tzinfo is not None
-    scan = batch_scan(path=written.jsonl_path, manifest=read)
+    with batch_file_open(path=written.jsonl_path, manifest=read) as batch:
+        scan = batch_scan(batch=batch)
     assert scan.records == len(records)
 
 
