@@ -42,6 +42,10 @@ from saga_konbini.env import env_secret
 CHECKPOINT_FILE_PATTERN = re.compile(r"checkpoint-(\d{12})\.json")
 
 
+class CheckpointUntrusted(RuntimeError):
+    """The newest stored checkpoint is not one the city signed: the signer will not extend it."""
+
+
 def private_key_pem(key: Ed25519PrivateKey) -> str:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -179,6 +183,10 @@ def checkpoint_create(*, now: datetime | None = None) -> AuditCheckpoint | None:
     if head <= start:
         return None
     frontier = MerkleFrontier.from_json(last.frontier) if last else MerkleFrontier()
+    if last is not None and (frontier.size != last.tree_size or frontier.root().hex() != last.root_hash):
+        # The stored right edge must be the signed tree's: extending a planted one would have the
+        # real key sign a wrong root, and store wrong subtree hashes that can never be removed.
+        raise CheckpointUntrusted(f"the checkpoint of tree size {last.tree_size} does not match its frontier")
     expected, running = start + 1, last.chain_hash if last else GENESIS_HASH
     completed: list[tuple[int, int, bytes]] = []
     if start and not AuditMerkleNode.objects.exists():
@@ -224,7 +232,11 @@ def checkpoint_create(*, now: datetime | None = None) -> AuditCheckpoint | None:
                 batch_size=5000,
             )
     except IntegrityError:
-        # Another worker signed the same size at the same moment: its checkpoint stands.
-        return None
+        # Another worker signed the same size at the same moment: its checkpoint stands. Anything
+        # else (a subtree row planted ahead of the signer) must stop the signer loudly, not quietly.
+        if AuditCheckpoint.objects.filter(tree_size=tree_size, root_hash=root_hash).exists():
+            return None
+        raise
+
     checkpoint_write_file(checkpoint=checkpoint)
     return checkpoint

@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from audit.checkpoints import checkpoint_create
+from audit.signing import checkpoint_sign
 from audit.verification import verification_run_execute
 
 logger = logging.getLogger(__name__)
@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 @shared_task(ignore_result=True)
 def audit_checkpoint_task() -> int | None:
     """Seal pending events and sign a checkpoint; idempotent (no new events, no checkpoint)."""
-    checkpoint = checkpoint_create()
+    checkpoint = checkpoint_sign()
     if checkpoint is None:
         return None
     logger.info("audit checkpoint signed: %d events, root %s", checkpoint.tree_size, checkpoint.root_hash)

@@ -257,3 +257,36 @@ def test_audit_verify_checks_each_checkpoint_against_the_one_before_with_proofs(
     broken = chain_verify().first_break
     assert broken is not None and broken.code == "checkpoint_inconsistent"
     assert "20" in broken.message and "40" in broken.message
+
+
+@pytest.mark.django_db(transaction=True)
+def test_witness_refuses_a_head_signed_by_a_key_older_than_the_kept_one(
+    live_server, record_events, tmp_path, monkeypatch
+):
+    """After a rotation, a head signed with the retired key (leaked, say) is refused."""
+    from audit.checkpoints import private_key_pem
+    from audit.keyring import public_key_pem
+
+    old_key, new_key = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    monkeypatch.setenv("AUDIT_SIGNING_KEY", private_key_pem(old_key))
+    record_events(3)
+    checkpoint_create()
+    monkeypatch.setenv("AUDIT_SIGNING_KEY", private_key_pem(new_key))
+    monkeypatch.setenv("AUDIT_RETIRED_PUBLIC_KEYS", public_key_pem(old_key.public_key()))
+    record_events(3)
+    checkpoint_create()
+    state = tmp_path / "witness"
+    assert _witness(state, live_server.url)[0] == 0
+    # Someone with the retired key signs a longer, invented log.
+    monkeypatch.setenv("AUDIT_SIGNING_KEY", private_key_pem(old_key))
+    record_events(3)
+    checkpoint_create()
+    monkeypatch.setenv("AUDIT_SIGNING_KEY", private_key_pem(new_key))
+    status, output = _witness(state, live_server.url)
+    assert status != 0 and "older than key" in output
+
+
+@pytest.mark.django_db(transaction=True)
+def test_witness_says_plainly_when_nothing_is_signed_yet(live_server, tmp_path):
+    status, output = _witness(tmp_path / "witness", live_server.url)
+    assert status != 0 and "no checkpoint has been signed yet" in output

@@ -71,8 +71,21 @@ class Command(BaseCommand):
         keys = _keys(Path(options["public_key"]) if options["public_key"] else None)
         base = str(options["source"]).rstrip("/")
         state_path = Path(options["state"]) / STATE_FILE
-        new = _checked_head(_get_json(f"{base}/audit/transparency/checkpoint"), keys)
+        new = _checked_head(_get_json(f"{base}/audit/transparency/checkpoint", what="checkpoint"), keys)
         old = _read_state(state_path)
+        order = list(keys)  # oldest first, as the keyring lists them
+        if (
+            old is not None
+            and old.get("key_id") in keys
+            and order.index(new["key_id"]) < order.index(old["key_id"])
+        ):
+            # Keys are used one after the other: a head signed by a key older than the one that
+            # signed the kept head can only come from someone holding a retired, perhaps leaked, key.
+            raise WitnessFailure(
+                f"退役した署名鍵による署名です / bad signature: tree size {new['tree_size']} is signed "
+                f"with key {new['key_id']}, older than key {old['key_id']} "
+                f"of the kept tree size {old['tree_size']}"
+            )
         if old is None:
             _write_state(state_path, new)
             self.stdout.write(
@@ -127,13 +140,17 @@ def _keys(path: Path | None) -> dict[str, Ed25519PublicKey]:
     return {key_id_for(key): key}
 
 
-def _get_json(url: str) -> Any:
+def _get_json(url: str, *, what: str = "") -> Any:
     if not url.startswith(("https://", "http://")):
         raise CommandError(f"--source must be an http(s) address, got {url!r}")
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 - scheme checked above
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
+        if exc.code == 404 and what == "checkpoint":
+            raise CommandError(
+                f"チェックポイントがまだありません / no checkpoint has been signed yet at {url}"
+            ) from None
         raise WitnessFailure(f"サーバの応答が異常です / the server answered {exc.code} for {url}") from None
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         raise CommandError(f"サーバに接続できません / cannot reach {url}: {exc}") from None
