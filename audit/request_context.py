@@ -14,14 +14,16 @@ can be believed, and every entry left of the first untrusted one may be the clie
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from audit.models import AuditEvent
+from audit.request_scope import request_scope
 from audit.services import Actor
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -107,3 +109,15 @@ def staff_request_context(
         source=client_address(request),
         request_id=request_id_of(request),
     )
+
+
+class RequestContextMiddleware:
+    """Makes the request's true client address and request id the defaults of its audit events.
+    After RequestIdMiddleware, which settles the request id."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with request_scope(source=client_address(request), request_id=request_id_of(request)):
+            return self.get_response(request)

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from audit.chain import seal_after_commit
 from audit.models import AuditEvent, AuditEventResident, AuditPending
+from audit.request_scope import request_id_current, request_source_current
 
 # Keys that could carry a My Number, a PIN, a secret or a document's content.
 _FORBIDDEN_KEY = re.compile(
@@ -107,8 +108,9 @@ def audit_record(
         reason=reason,
         resident_ids=residents,
         certificate_numbers=numbers,
-        source=source,
-        request_id=request_id,
+        # Unless given, the request being served (audit/request_scope.py): "from where" is never lost.
+        source=source or request_source_current(),
+        request_id=request_id or request_id_current(),
         payload=clean_payload,
     )
     if connection.vendor == "postgresql" and connection.get_autocommit() and not connection.in_atomic_block:

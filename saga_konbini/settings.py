@@ -85,6 +85,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: every later layer and every log line of the request sees the same X-Request-ID.
     "saga_konbini.logging.RequestIdMiddleware",
+    # Next: the true client address and that request id become the defaults of every audit event
+    # recorded while the request is served (audit/request_scope.py).
+    "audit.request_context.RequestContextMiddleware",
     # Request latency per URL route name for /metrics (saga_konbini/metrics.py).
     "saga_konbini.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",

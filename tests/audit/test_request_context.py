@@ -9,10 +9,19 @@ import sys
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.test import RequestFactory
+from django.urls import reverse
+from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.request_context import client_address
+from audit.request_scope import request_scope, request_source_current
+from audit.services import Actor
+from kiosk_api.services import terminal_reactivate
+from saga_konbini import roles
+from tests.certificates.records import kiosk_record, terminal_for
 
 PROXY = "172.28.0.10"
 
@@ -121,3 +130,50 @@ def test_metrics_allow_list_applies_to_the_true_client(client, settings):
     settings.METRICS_ALLOWED_IPS = ["127.0.0.1/32"]
     outside = client.get("/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9")
     assert outside.status_code == 403
+
+
+def _staff(username: str, role: str):
+    user = get_user_model().objects.create_user(username, password="x" * 12, is_staff=True)
+    user.groups.set([roles.roles_ensure()[role]])
+    return user
+
+
+@pytest.mark.django_db
+def test_staff_actions_deep_in_services_record_the_true_address_and_request_id(client, settings):
+    """A void and a terminal suspension through the admin, and a refused reactivation: each event
+    says from where and under which request, though no caller passed them down to the service."""
+    settings.KONBINI_TRUSTED_PROXIES = [f"{PROXY}/32"]
+    behind = {"REMOTE_ADDR": PROXY, "HTTP_X_FORWARDED_FOR": "203.0.113.77"}
+    terminal = terminal_for("lawson")
+    record = kiosk_record(terminal=terminal, at=timezone.now())
+    client.force_login(_staff("kakaricho", roles.SUPERVISOR))
+    void = {
+        "action": "void_selected",
+        "_selected_action": [record.pk],
+        "confirm": "yes",
+        "reason": "二重交付",
+    }
+    client.post(
+        reverse("admin:certificates_issuancerecord_changelist"), void, HTTP_X_REQUEST_ID="void-1", **behind
+    )
+    suspend = {"action": "suspend_selected", "_selected_action": [terminal.pk]}
+    client.post(
+        reverse("admin:kiosk_api_terminal_changelist"), suspend, HTTP_X_REQUEST_ID="suspend-1", **behind
+    )
+    # A view that forgot its check: the service refuses, and the refusal says from where too.
+    with request_scope(source="203.0.113.78", request_id="forged-1"), pytest.raises(PermissionDenied):
+        terminal_reactivate(terminal_id=terminal.pk, actor=Actor.user(_staff("madoguchi", roles.CLERK)))
+
+    done = AuditEvent.objects.filter(action__in=["certificate.voided", "terminal.suspended"])
+    assert {e.action: (e.source, e.request_id) for e in done} == {
+        "certificate.voided": ("203.0.113.77", "void-1"),
+        "terminal.suspended": ("203.0.113.77", "suspend-1"),
+    }
+    refused = AuditEvent.objects.get(outcome=AuditEvent.Outcome.REFUSED, action="terminal.reactivated")
+    assert (refused.source, refused.request_id) == ("203.0.113.78", "forged-1")
+
+
+def test_outside_a_request_events_have_no_address():
+    with request_scope(source="203.0.113.1", request_id="r"):
+        pass
+    assert request_source_current() == ""
