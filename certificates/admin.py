@@ -307,6 +307,20 @@ class IssuanceStopAdmin(AuditedResidentDataAdminMixin, admin.ModelAdmin):
             return []
         return sorted(Resident.objects.filter(resident_code__in=codes).values_list("pk", flat=True))
 
+    def audit_payload(self, objects: list[Any]) -> dict[str, Any]:
+        # A stop may name a resident the mirror does not hold (moved out and erased since, or set
+        # ahead of the feed): the event then names the stops shown, by id, so that it still says
+        # whom the page showed. Never the code itself (it may look like a My Number to the log).
+        known = set(
+            Resident.objects.filter(resident_code__in={stop.resident_code for stop in objects}).values_list(
+                "resident_code", flat=True
+            )
+        )
+        return {
+            "stops": sorted(stop.pk for stop in objects),
+            "stops_not_in_mirror": sorted(stop.pk for stop in objects if stop.resident_code not in known),
+        }
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return () if obj is None else self._VIEW_FIELDS
 

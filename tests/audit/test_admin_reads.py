@@ -281,3 +281,14 @@ def test_the_admin_autocomplete_answers_403_to_everyone(seeded, role):
     assert response.status_code == 403
     assert "唐津谷" not in response.content.decode()
     assert not AuditEvent.objects.filter(action__startswith="admin.").exists()
+
+
+def test_a_stop_for_someone_the_mirror_lacks_is_named_by_its_id(client, seeded):
+    """The stops list shows resident codes and the clerk's reasons: an event must say whom, also
+    for a stop whose resident the mirror does not hold (no internal id exists)."""
+    client.force_login(_staff(roles.CLERK))
+    absent = IssuanceStopFactory.create(resident_code="R777")
+    assert client.get(reverse("admin:certificates_issuancestop_changelist")).status_code == 200
+    event = AuditEvent.objects.get(action="admin.resident_list", payload__model="certificates.issuancestop")
+    assert absent.pk in event.payload["stops"] and event.payload["stops_not_in_mirror"] == [absent.pk]
+    assert seeded.resident.pk in event.resident_ids
