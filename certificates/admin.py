@@ -108,6 +108,21 @@ class VoidReasonForm(forms.Form):
         return reason
 
 
+class FeeForm(forms.ModelForm):
+    class Meta:
+        model = Fee
+        fields = ("cert_type", "amount_yen", "effective_from")
+
+    def clean_effective_from(self) -> date:
+        # Said on the form; fee_save refuses it again (a past start would rewrite what was charged).
+        value: date = self.cleaned_data["effective_from"]
+        if value <= japan_today(timezone.now()):
+            raise forms.ValidationError(
+                gettext("適用開始日は明日以降の日付にしてください(過去の手数料は変更できません)。")
+            )
+        return value
+
+
 class ReportForm(forms.Form):
     month = forms.CharField(label=_("対象月(YYYY-MM)"), required=False, max_length=10)
     year = forms.IntegerField(label=_("対象年"), required=False, min_value=2000, max_value=2100)
@@ -360,6 +375,7 @@ class FeeAdmin(admin.ModelAdmin):
     list_display = ("cert_type", "amount_yen", "effective_from", "in_force")
     list_filter = ("cert_type",)
     ordering = ("cert_type", "-effective_from")
+    form = FeeForm
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # A past fee explains past issuances' fees: superseded by a newer row, never deleted.

@@ -559,6 +559,9 @@ class FeeLocked(ValueError):
     """A fee row that is in force or superseded may not be edited: add a newer row instead."""
 
 
+FEE_START_IN_FUTURE = "適用開始日は明日以降の日付にしてください(過去の手数料は変更できません)。"
+
+
 def fee_editable(*, fee: Fee, today: date) -> bool:
     """Only a fee that starts in the future may still be corrected: one in force (or superseded)
     explains the fees residents paid, so a new amount is a new row with its own start date."""
@@ -584,6 +587,9 @@ def fee_save(*, fee: Fee, actor: Actor, today: date, source: str = "", request_i
     action = "fee.added" if adding else "fee.changed"
     permission = "certificates.add_fee" if adding else "certificates.change_fee"
     actor_permission_require(actor=actor, permission=permission, action=action)
+    if fee.effective_from <= today:
+        # A start date in the past (or today) would rewrite which fee residents were charged.
+        raise FeeLocked(FEE_START_IN_FUTURE)
     with transaction.atomic():
         payload: dict[str, Any] = {}
         if not adding:

@@ -256,3 +256,35 @@ def test_deleting_fees_through_the_admin_is_audited(client, settings):
     assert sorted(e.payload["fee"] for e in AuditEvent.objects.filter(action="fee.deleted")) == sorted(
         [first.pk, second.pk, third.pk]
     )
+
+
+def test_a_fee_cannot_be_added_or_moved_into_the_past(client, supervisor):
+    """The fee table says what residents were charged: no new row, and no corrected one, may start
+    today or earlier."""
+    added = client.post(
+        reverse("admin:certificates_fee_add"),
+        {"cert_type": "inkan", "amount_yen": "300", "effective_from": "2020-04-01"},
+    )
+    assert added.status_code == 200 and "明日以降" in added.content.decode()
+    future = Fee.objects.create(cert_type="inkan", amount_yen=300, effective_from=date(2031, 4, 1))
+    moved = client.post(
+        reverse("admin:certificates_fee_change", args=[future.pk]),
+        {"cert_type": "inkan", "amount_yen": "300", "effective_from": "2021-04-01"},
+    )
+    assert moved.status_code == 200
+    future.refresh_from_db()
+    assert future.effective_from == date(2031, 4, 1) and Fee.objects.count() == 1
+    assert not AuditEvent.objects.filter(action__startswith="fee.").exists()
+
+
+def test_the_fee_service_refuses_a_start_in_the_past_whoever_calls_it():
+    from audit.services import Actor
+    from certificates.services import FeeLocked, fee_save
+
+    with pytest.raises(FeeLocked):
+        fee_save(
+            fee=Fee(cert_type="inkan", amount_yen=1, effective_from=date(2026, 12, 6)),
+            actor=Actor.job("test"),
+            today=date(2026, 12, 6),
+        )
+    assert not Fee.objects.exists()
