@@ -180,8 +180,11 @@ SYNC_BEAT_SECONDS = env_int("SYNC_BEAT_SECONDS", 300, minimum=10)
 # SPEC §6: signed audit checkpoints, also written as files outside the database.
 AUDIT_CHECKPOINT_DIR = Path(env_str("AUDIT_CHECKPOINT_DIR", str(VAR_DIR / "audit-checkpoints")))
 AUDIT_CHECKPOINT_SECONDS = env_int("AUDIT_CHECKPOINT_SECONDS", 300, minimum=10)
-# Where `audit_verify` keeps the newest checkpoint it proved, for its next --since-last run.
-AUDIT_VERIFY_STATE_DIR = Path(env_str("AUDIT_VERIFY_STATE_DIR", str(VAR_DIR / "audit-verify")))
+# Where `audit_verify` keeps the newest checkpoint it proved, for its next --since-last run. In
+# production it must be named, and be a folder the application cannot write: whoever could move
+# that mark forward would have the daily run skip what they changed. Unset there, no mark is kept.
+_verify_state = env_str("AUDIT_VERIFY_STATE_DIR", "" if PRODUCTION else str(VAR_DIR / "audit-verify"))
+AUDIT_VERIFY_STATE_DIR = Path(_verify_state) if _verify_state else None
 # SPEC §6: only the process that signs checkpoints holds AUDIT_SIGNING_KEY. The checkpoint task
 # goes to a queue of its own, consumed by that one worker (docker-compose's "audit-signer"); the
 # other workers, which also run the web's background jobs, never see the key.

@@ -4,6 +4,8 @@ joined to it by a consistency proof."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from io import StringIO
 
 import pytest
@@ -12,6 +14,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from audit.checkpoints import checkpoint_create
+from saga_konbini.env import new_aes_key_spec
 from tests.audit.conftest import triggers_disabled
 
 pytestmark = pytest.mark.django_db
@@ -88,3 +91,38 @@ def test_a_damaged_state_file_stops_the_run_instead_of_trusting_less(record_even
     path.write_text(json.dumps(state))
     status, output = _verify("--since-last")
     assert status != 0 and "verified-checkpoint.json" in output
+
+
+def test_without_a_state_folder_since_last_refuses_and_a_full_run_keeps_no_mark(record_events, settings):
+    """Production names the folder explicitly (one the application cannot write); unnamed, nothing
+    is trusted from, or written to, a place the application could move."""
+    settings.AUDIT_VERIFY_STATE_DIR = None
+    record_events(3)
+    checkpoint_create()
+    status, output = _verify("--since-last")
+    assert status != 0 and "AUDIT_VERIFY_STATE_DIR" in output
+    assert _verify()[0] == 0
+    status, _ = _verify("--since-last")
+    assert status != 0
+
+
+def test_production_settings_keep_no_default_state_folder(tmp_path):
+    env = {
+        "DJANGO_SETTINGS_MODULE": "saga_konbini.settings",
+        "PATH": "/usr/bin:/bin",
+        "SAGA_ENV": "production",
+        "DJANGO_SECRET_KEY": "x" * 60,
+        "MY_NUMBER_KEYS": new_aes_key_spec(),
+        "KONBINI_DOCUMENT_KEYS": new_aes_key_spec(),
+        "DJANGO_ALLOWED_HOSTS": "konbini.example.jp",
+        "KONBINI_VAR_DIR": str(tmp_path),
+    }
+    show = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.AUDIT_VERIFY_STATE_DIR)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", show], env=env, capture_output=True, text=True, check=False, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "None"

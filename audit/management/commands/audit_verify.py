@@ -64,8 +64,16 @@ class Command(BaseCommand):
         except ImproperlyConfigured as exc:
             # A bad key bundle is the operator's to fix: say which setting, without a traceback.
             raise CommandError(str(exc)) from exc
-        state = Path(options["state_dir"] or settings.AUDIT_VERIFY_STATE_DIR) / STATE_FILE
-        since = _read_state(state) if options["since_last"] else None
+        state_dir = options["state_dir"] or settings.AUDIT_VERIFY_STATE_DIR
+        state = Path(state_dir) / STATE_FILE if state_dir else None
+        if options["since_last"] and state is None:
+            raise CommandError(
+                gettext(
+                    "--since-last には、アプリケーションが書き込めない保存先"
+                    "(AUDIT_VERIFY_STATE_DIR または --state-dir)が必要です"
+                )
+            )
+        since = _read_state(state) if options["since_last"] and state is not None else None
         if options["since_last"] and since is None:
             self.stdout.write(gettext("前回の検証記録がないため、全件を検証します。"))
         report = chain_verify(
@@ -95,7 +103,7 @@ class Command(BaseCommand):
                 gettext("監査ログの検証に失敗しました [%(code)s] %(where)s: %(message)s")
                 % {"code": problem.code, "where": where, "message": problem.message}
             )
-        if report.verified_point is not None:
+        if report.verified_point is not None and state is not None:
             _write_state(state, report.verified_point)
         if since is not None:
             self.stdout.write(
