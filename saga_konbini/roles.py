@@ -24,13 +24,16 @@ must not be enough to let a clerk act beyond the role.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import wraps
 from typing import Any
 
+from django.contrib.admin import ModelAdmin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseBase
 
 CLERK = "窓口職員"
 SUPERVISOR = "係長"
@@ -99,6 +102,27 @@ def roles_ensure() -> dict[str, Group]:
         group.permissions.set([_permission(p) for p in permissions])
         groups[name] = group
     return groups
+
+
+def admin_actions_offered_only(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """A change list that refuses, with 403, a POST of an action it does not offer this user.
+
+    Django would answer a forged action with the list again (「操作が選択されていません」): nothing
+    changes, but a clerk's forged 「一時停止」 should be refused as what it is, and counted as such in
+    the server's logs. Every other view is returned as it is.
+    """
+    model_admin = getattr(view, "__self__", None)
+    if getattr(view, "__name__", "") != "changelist_view" or not isinstance(model_admin, ModelAdmin):
+        return view
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        action = request.POST.get("action") if request.method == "POST" else None
+        if action and action not in model_admin.get_actions(request):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return guarded
 
 
 def admin_site_has_permission(request: HttpRequest) -> bool:

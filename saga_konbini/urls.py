@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -11,6 +13,15 @@ admin.site.site_header = _("佐賀市 証明書コンビニ交付 管理")
 admin.site.site_title = _("佐賀市 コンビニ交付")
 admin.site.index_title = _("業務メニュー")
 admin.site.has_permission = roles.admin_site_has_permission  # type: ignore[method-assign]
+# Every admin view the site wraps: a change list refuses (403) an action it does not offer.
+_admin_view = admin.site.admin_view
+
+
+def _admin_view_offered_actions_only(view: Any, cacheable: bool = False) -> Any:
+    return _admin_view(roles.admin_actions_offered_only(view), cacheable)
+
+
+admin.site.admin_view = _admin_view_offered_actions_only  # type: ignore[method-assign]
 # SPEC §9: the one-form sign-in (user name, password, TOTP code) on the admin's login page.
 admin.site.login = staff_views.admin_login  # type: ignore[assignment]
 
