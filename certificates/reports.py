@@ -1,4 +1,4 @@
-"""Reports for clerks (issue 6): issuance counts and fees by day or month, type and store chain,
+"""Reports for clerks: issuance counts and fees by day or month, type and store chain,
 and the fee settlement with the store chains.
 
 An issuance record links to its store chain through the kiosk API's ``KioskIssuance``

@@ -1,4 +1,4 @@
-"""JSON log lines with request ids (issue 7), and the middleware that assigns the ids.
+"""JSON log lines with request ids, and the middleware that assigns the ids.
 
 One JSON object per line: ``time``, ``level``, ``logger``, ``message``, ``request_id`` (and
 ``exception`` when there is one). The request id travels in a contextvar: each request (each

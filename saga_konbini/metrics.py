@@ -1,4 +1,4 @@
-"""Prometheus metrics at /metrics (issue 7): issuances, request latency, sync lag, checkpoint age.
+"""Prometheus metrics at /metrics: issuances, request latency, sync lag, checkpoint age.
 
 Two kinds of figures:
 

@@ -1,4 +1,4 @@
-"""Browser tests (issue 6): Playwright driving Debian's chromium against a live server.
+"""Browser tests: Playwright driving Debian's chromium against a live server.
 
 Never ``playwright install``: the browser is the system's ``/usr/bin/chromium`` (override with
 KONBINI_CHROMIUM). Screenshots are written only when KONBINI_SCREENSHOT_DIR names a folder (the

@@ -1,4 +1,4 @@
-"""In a real browser (issue 6): a full kiosk flow to a PDF; a supervisor voids that certificate and
+"""In a real browser: a full kiosk flow to a PDF; a supervisor voids that certificate and
 /verify/ answers 無効; each role's limits in the admin."""
 
 from __future__ import annotations

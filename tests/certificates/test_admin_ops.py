@@ -1,4 +1,4 @@
-"""The issuance records' admin (issue 6): search, filters, void with a reason, stops, fees."""
+"""The issuance records' admin: search, filters, void with a reason, stops, fees."""
 
 from __future__ import annotations
 

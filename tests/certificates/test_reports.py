@@ -1,4 +1,4 @@
-"""Reports (issue 6): counts and fees by day, month, type and store chain; the settlement CSV."""
+"""Reports: counts and fees by day, month, type and store chain; the settlement CSV."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The service calendar in the admin (issue 6): the fixed closures shown, every window change audited."""
+"""The service calendar in the admin: the fixed closures shown, every window change audited."""
 
 from __future__ import annotations
 

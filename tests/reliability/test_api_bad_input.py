@@ -1,4 +1,4 @@
-"""The bad-input catalogue for the kiosk API (issue 7): oversized and deeply nested bodies, wrong
+"""The bad-input catalogue for the kiosk API: oversized and deeply nested bodies, wrong
 content types, bodies that are not UTF-8 or not JSON. Each gets a clear 4xx in the SPEC §3 error
 shape (never a 5xx, never HTML), and changes nothing: the session stays unauthenticated and no
 issuance exists."""

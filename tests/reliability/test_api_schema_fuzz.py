@@ -1,4 +1,4 @@
-"""schemathesis over the kiosk API's OpenAPI document (issue 7).
+"""schemathesis over the kiosk API's OpenAPI document.
 
 Every operation of ``/api/kiosk/v1/schema/`` gets generated requests, valid and invalid, with a real
 terminal's token: at least 1,000 cases in all. No answer may be a 5xx, and every answer must match the

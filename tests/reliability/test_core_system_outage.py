@@ -1,4 +1,4 @@
-"""The core system away for a whole run (issue 7): the inbox missing or unreadable.
+"""The core system away for a whole run: the inbox missing or unreadable.
 
 Issuance works from the mirror meanwhile; sync reports the outage (an open ``outage`` alert, also on
 /metrics) and catches up, in order, once the inbox is back.

@@ -1,4 +1,4 @@
-"""The deployment files (issue 7) hang together: Docker is not available in CI, so the compose file,
+"""The deployment files hang together: Docker is not available in CI, so the compose file,
 the gunicorn configuration and the proxy configuration are checked as data."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The bad-input catalogue for the core-system feed (issue 7).
+"""The bad-input catalogue for the core-system feed.
 
 Path traversal and odd names in the inbox, non-UTF-8 names and contents, deeply nested lines, and
 injection strings in every text field of every entity. Each case gets a clear outcome (applied

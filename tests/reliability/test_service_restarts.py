@@ -1,4 +1,4 @@
-"""PostgreSQL restarted and Redis stopped under load (issue 7).
+"""PostgreSQL restarted and Redis stopped under load.
 
 These restart the shared servers of the machine (as CI runs them: .ci/run starts both), briefly,
 and always bring them back. PostgreSQL: kiosks keep issuing through a live gunicorn while the server

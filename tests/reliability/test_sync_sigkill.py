@@ -1,4 +1,4 @@
-"""A sync worker killed (SIGKILL) mid-batch ten times (issue 7).
+"""A sync worker killed (SIGKILL) mid-batch ten times.
 
 ``manage.py sync_run`` runs as a real process on the test database, on full and delta batches big
 enough to take seconds; the test kills it at random points while its database session is inside a

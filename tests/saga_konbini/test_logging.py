@@ -1,4 +1,4 @@
-"""JSON log lines with request ids, and no personal data in them (issue 7)."""
+"""JSON log lines with request ids, and no personal data in them."""
 
 from __future__ import annotations
 

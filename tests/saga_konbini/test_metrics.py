@@ -1,4 +1,4 @@
-"""/metrics (issue 7): who may scrape it, and what the figures say."""
+"""/metrics: who may scrape it, and what the figures say."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Roles with least privilege (issue 6): what each role may open and do, lockout, idle expiry.
+"""Roles with least privilege: what each role may open and do, lockout, idle expiry.
 
 Personas: 窓口職員 (clerk), 係長 (supervisor), 監査 (auditor), システム管理者 (admin), outsider.
 """
