@@ -1,5 +1,5 @@
-"""A Redis cache that degrades to "no cache" while Redis is unreachable (issue 7: Redis stopped,
-issuance unaffected).
+"""A Redis cache that degrades to "no cache" while Redis is unreachable (Redis stopped, issuance
+unaffected).
 
 The cache holds only what can be recomputed or forgotten: rate-limit counters and briefly cached
 maintenance windows. When Redis is down a read is a miss, a write is dropped and a counter starts

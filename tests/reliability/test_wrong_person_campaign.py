@@ -1,4 +1,5 @@
-"""The wrong-person campaign (issue 7; DOMAIN.md: Yokohama, Kawasaki, Takamatsu 2023).
+"""The wrong-person campaign: what went wrong in Yokohama, Kawasaki and Takamatsu in 2023 and 2024
+(one applicant's certificate printed for another; a program written for one server run on several).
 
 Two gunicorn instances (deploy/gunicorn.conf.py) share one database; 32 kiosks, each a thread with
 its own terminal and resident, spread their calls over both instances at random. At least 3,000
