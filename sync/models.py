@@ -84,6 +84,9 @@ class QuarantinedRecord(models.Model):
     # archive keeps the original bytes.
     record = models.JSONField(_("レコード(個人番号除く)"), null=True, blank=True)
     my_numbers_removed = models.PositiveIntegerField(_("削除した個人番号の数"), default=0)
+    # Only when the key itself held a My Number and ``key`` shows the marker: a keyed hash of the key
+    # as received, through which a later valid record for it still resolves this one (sync/services.py).
+    key_digest = models.CharField(_("キーの照合値"), max_length=64, blank=True, default="", editable=False)
     resolved_at = models.DateTimeField(_("解消日時"), null=True, blank=True)
     resolved_by = models.ForeignKey(
         Batch,

@@ -10,6 +10,8 @@ next run recognises it by its checksum and only moves it.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import itertools
 import json
 import logging
@@ -58,7 +60,7 @@ from sync.feed import (
     manifest_read,
 )
 from sync.models import Batch, QuarantinedRecord, ResidentBlock, SyncAlert, SyncCursor
-from sync.redaction import my_numbers_redact
+from sync.redaction import my_numbers_redact, my_numbers_redact_text
 from sync.selectors import mirror_freshness
 from sync.validation import (
     ENTITY_LABELS,
@@ -447,10 +449,13 @@ class _Quarantine:
     line: int
     op: str
     entity: str
-    key: str
+    key: str  # as received: finds the residents the record concerns
     error: RecordInvalid
     record: Any
     resident_codes: set[str]
+    stored_key: str = ""  # the key and the reason as stored, My Numbers replaced
+    reason: str = ""
+    key_digest: str = ""  # set when the stored key lost a My Number: see _key_digest
     my_numbers_removed: int = 0
     household_code: str = ""  # the household a resident record names, as received
 
@@ -462,6 +467,15 @@ def _sanitized(record: Any) -> tuple[Any, int]:
         return None, 0
     clean, removed = my_numbers_redact(record)
     return _storable(clean), removed
+
+
+def _key_digest(entity: str, key: str) -> str:
+    """A keyed hash of a quarantined record's key as received, stored when the key itself held a My
+    Number and is stored redacted: a later valid record for that key must still resolve the record
+    and release its blocks (SPEC §5), which the redacted key alone cannot tell. Keyed with the
+    SECRET_KEY, since a plain hash of 10^11 possible My Numbers is reversed by trying them all."""
+    secret = hashlib.sha256(b"sync.QuarantinedRecord.key_digest" + settings.SECRET_KEY.encode()).digest()
+    return hmac.new(secret, f"{entity}:{key}".encode(), hashlib.sha256).hexdigest()
 
 
 def _storable(value: Any) -> Any:
@@ -497,11 +511,19 @@ class _BatchApplier:
         self.delta_deletes: dict[str, list[tuple[int, str]]] = {"household": [], "resident": []}
         self.full_stale: dict[str, list[int]] = {"household": [], "resident": []}
         self.touched_codes: set[str] = set()
-        unresolved = QuarantinedRecord.objects.filter(resolved_at__isnull=True).values_list("entity", "key")
+        unresolved = QuarantinedRecord.objects.filter(resolved_at__isnull=True).values_list(
+            "entity", "key", "key_digest"
+        )
         self.watch: dict[str, set[str]] = defaultdict(set)
-        for entity, key in unresolved:
-            self.watch[entity].add(key)
+        # Quarantined records whose stored key is redacted are watched through their key's digest.
+        self.watch_digests: dict[str, set[str]] = defaultdict(set)
+        for entity, key, digest in unresolved:
+            if digest:
+                self.watch_digests[entity].add(digest)
+            else:
+                self.watch[entity].add(key)
         self.resolved: dict[str, set[str]] = defaultdict(set)
+        self.resolved_digests: dict[str, set[str]] = defaultdict(set)
         self.postgres = connection.vendor == "postgresql"
         self.all_resident_ids: dict[str, int] | None = None
         # Tables empty before their group is written take a plain COPY (the initial load).
@@ -568,6 +590,13 @@ class _BatchApplier:
         data = record.get("data") if isinstance(record, dict) else None
         codes = {_storable(code) for code in (*resident_codes_in(entity, key, data), *resident_codes)}
         stored, removed = _sanitized(record)
+        # The key and the reason are shown and searched in the admin beside the record: a key that is
+        # a My Number, or a field name or value that validation quoted into the reason, is taken out
+        # the same way.
+        stored_key, key_removed = my_numbers_redact_text(key)
+        key_digest = _key_digest(entity, key) if key_removed else ""
+        label = ENTITY_LABELS.get(entity, entity)
+        reason, reason_removed = my_numbers_redact_text(_storable(f"{label}: {error.reason}"))
         named = data.get("household_code") if isinstance(data, dict) else None
         self.quarantined.append(
             _Quarantine(
@@ -578,7 +607,10 @@ class _BatchApplier:
                 error=error,
                 record=stored,
                 resident_codes=codes,
-                my_numbers_removed=removed,
+                stored_key=stored_key,
+                reason=reason,
+                key_digest=key_digest,
+                my_numbers_removed=removed + key_removed + reason_removed,
                 household_code=_storable(named) if isinstance(named, str) else "",
             )
         )
@@ -595,8 +627,22 @@ class _BatchApplier:
 
     def _applied(self, entity: str, keys: Iterable[str]) -> None:
         watch = self.watch.get(entity)
+        digests = self.watch_digests.get(entity)
+        if digests:
+            keys = list(keys)
+            self.resolved_digests[entity].update(
+                digest for digest in (_key_digest(entity, key) for key in keys) if digest in digests
+            )
         if watch:
             self.resolved[entity].update(key for key in keys if key in watch)
+
+    def _resolve_absent(self, entity: str, keys: set[str] | dict[str, Any]) -> None:
+        """A full batch states the whole mirror: a quarantined key it no longer contains is over."""
+        self.resolved[entity].update(key for key in self.watch.get(entity, ()) if key not in keys)
+        digests = self.watch_digests.get(entity)
+        if digests:
+            present = {_key_digest(entity, key) for key in keys}
+            self.resolved_digests[entity].update(digests - present)
 
     # -- lookups ---------------------------------------------------------------------------------
 
@@ -786,8 +832,7 @@ class _BatchApplier:
             self._full_stale(entity, set(finals))
         self._apply_group(entity, finals)
         if self.full:
-            # A full batch states the whole mirror: a quarantined key it no longer contains is over.
-            self.resolved[entity].update(key for key in self.watch.get(entity, ()) if key not in finals)
+            self._resolve_absent(entity, finals)
 
     def _apply_group(self, entity: str, finals: dict[str, _Final], *, direct_ok: bool = True) -> None:
         for key, final in finals.items():
@@ -830,7 +875,7 @@ class _BatchApplier:
         if entity in self.batch_keys:
             self.batch_keys[entity] = seen
         self._full_stale(entity, seen)
-        self.resolved[entity].update(key for key in self.watch.get(entity, ()) if key not in seen)
+        self._resolve_absent(entity, seen)
 
     def _full_stale(self, entity: str, keys: set[str]) -> None:
         """A full batch replaces the mirror (SPEC §5): rows whose key it lacks are deleted.
@@ -1053,11 +1098,12 @@ class _BatchApplier:
                     line_number=item.line,
                     op=item.op,
                     entity=item.entity,
-                    key=item.key[:300],
+                    key=item.stored_key[:300],
                     reason_code=item.error.reason_code,
-                    reason=f"{ENTITY_LABELS.get(item.entity, item.entity)}: {item.error.reason}",
+                    reason=item.reason,
                     record=_jsonable(item.record),
                     my_numbers_removed=item.my_numbers_removed,
+                    key_digest=item.key_digest,
                 )
                 for item in self.quarantined
             ]
@@ -1091,7 +1137,14 @@ class _BatchApplier:
             for chunk in _chunks(sorted(keys), _QUERY_CHUNK):
                 resolved_ids.extend(
                     QuarantinedRecord.objects.filter(
-                        entity=entity, key__in=chunk, resolved_at__isnull=True
+                        entity=entity, key__in=chunk, key_digest="", resolved_at__isnull=True
+                    ).values_list("pk", flat=True)
+                )
+        for entity, digests in self.resolved_digests.items():
+            for chunk in _chunks(sorted(digests), _QUERY_CHUNK):
+                resolved_ids.extend(
+                    QuarantinedRecord.objects.filter(
+                        entity=entity, key_digest__in=chunk, resolved_at__isnull=True
                     ).values_list("pk", flat=True)
                 )
         for chunk in _chunks(resolved_ids, _QUERY_CHUNK):

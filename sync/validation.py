@@ -38,6 +38,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Codes become parts of composite keys (``<resident_code>:<fiscal_year>``), so no ':' in them.
 _CODE = re.compile(r"^[0-9A-Za-z_-]+$")
+_TRAILING_DIGITS = re.compile(r"[\d\W_]+$")  # digits with what may separate them, at a cut's end
 _SERIAL = re.compile(r"^[1-9a-f][0-9a-f]*$")
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _MAX_SEAL_PNG_BYTES = 1024 * 1024
@@ -226,13 +227,23 @@ def _fields_exact(data: Any, fields: tuple[str, ...]) -> dict[str, Any]:
         return data
     unknown = sorted(set(data) - set(fields))
     if unknown:
-        names = "、".join(str(name)[:40] for name in unknown[:5])
+        names = "、".join(_name_shown(name) for name in unknown[:5])
         raise RecordInvalid("unknown_field", f"未知の項目があります: {names}。")
     missing = [field for field in fields if field not in data]
     if missing:
         names = "、".join(_label(field) for field in missing[:5])
         raise RecordInvalid("missing_field", f"必須項目がありません: {names}。")
     return data
+
+
+def _name_shown(name: Any) -> str:
+    """An unknown field's name for the reason, at most 40 characters. A run of digits the cut goes
+    through is left out whole: a My Number cut in two would leave up to eleven of its digits in the
+    reason, where the redaction of the stored reason no longer recognises it."""
+    text = str(name)
+    if len(text) <= 40:
+        return text
+    return _TRAILING_DIGITS.sub("", text[:40]) + "…"
 
 
 def _key_matches(key: str, expected: str, what: str) -> None:
