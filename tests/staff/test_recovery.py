@@ -37,7 +37,7 @@ def test_a_system_administrator_resets_a_second_factor_and_the_clerk_enrols_agai
     assert done.status_code == 302 and done["Location"] == reverse("admin:auth_user_change", args=[clerk.pk])
     assert not TOTPDevice.objects.filter(user=clerk).exists()
     event = AuditEvent.objects.get(action="staff.otp_reset")
-    assert event.payload == {"user_id": clerk.pk, "devices_removed": 1}
+    assert event.payload == {"user_id": clerk.pk, "devices_removed": 1, "sessions_ended": 0}
     assert event.actor_label == "kanri"
 
     # The clerk's next sign-in with the password leads to enrolment.
