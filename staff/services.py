@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import secrets
 import string
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib import import_module
@@ -30,6 +31,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from audit.models import AuditEvent
 from audit.services import Actor, audit_record
 from saga_konbini import roles
+from staff.selectors import RoleState, StaffState, role_state_of, staff_state_of
 
 # create_staff's --role, to the role group (saga_konbini/roles.py); "admin" is a superuser, no group.
 ROLE_GROUPS: dict[str, str | None] = {
@@ -295,3 +297,164 @@ def staff_lockout_reset(*, actor_user: Any, target: Any, source: str = "", reque
             request_id=request_id,
         )
     return removed
+
+
+# --- Staff accounts and roles changed in the admin ------------------------------------------------
+#
+# Who may do what is decided by these rows (roles, a user's own permissions, the superuser flag), so
+# every change to them is an audit event by the acting administrator, recorded in the transaction of
+# the change. Payloads name what changed, never a password or its hash: the audit guard refuses any
+# key containing "password", hence "credentials_set" for a password set on the account.
+
+
+def _added_removed(before: frozenset[str], after: frozenset[str], what: str) -> dict[str, list[str]]:
+    payload: dict[str, list[str]] = {}
+    if after - before:
+        payload[f"{what}_added"] = sorted(after - before)
+    if before - after:
+        payload[f"{what}_removed"] = sorted(before - after)
+    return payload
+
+
+def staff_changed_record(
+    *,
+    actor_user: Any,
+    user_id: Any,
+    before: StaffState,
+    after: StaffState,
+    other_fields: Iterable[str] = (),
+    credentials_set: bool = False,
+    source: str = "",
+    request_id: str = "",
+) -> bool:
+    """Record ``staff.changed`` for one account: the roles (groups) and own permissions added and
+    removed by name, the flags and user name as [old, new], the names of other fields changed, and
+    ``credentials_set`` when a password was set (``credentials_usable``: false when password sign-in
+    was turned off instead). Nothing is recorded when nothing changed; returns whether it was."""
+    payload: dict[str, Any] = {"user_id": user_id}
+    payload.update(_added_removed(before.groups, after.groups, "groups"))
+    payload.update(_added_removed(before.permissions, after.permissions, "permissions"))
+    changed = {
+        name: [getattr(before, name), getattr(after, name)]
+        for name in ("username", "is_superuser", "is_staff", "is_active")
+        if getattr(before, name) != getattr(after, name)
+    }
+    if changed:
+        payload["changed"] = changed
+    if other_fields:
+        payload["other_fields"] = sorted(other_fields)
+    if credentials_set:
+        payload["credentials_set"] = True
+        user = get_user_model().objects.get(pk=user_id)
+        if not user.has_usable_password():
+            payload["credentials_usable"] = False
+    if len(payload) == 1:
+        return False
+    audit_record(
+        actor=Actor.user(actor_user),
+        action="staff.changed",
+        payload=payload,
+        source=source,
+        request_id=request_id,
+    )
+    return True
+
+
+def staff_created_record(
+    *, actor_user: Any, user_id: Any, state: StaffState, source: str = "", request_id: str = ""
+) -> None:
+    """Record ``staff.created`` for an account added in the admin (``staff_create`` records its own)."""
+    audit_record(
+        actor=Actor.user(actor_user),
+        action="staff.created",
+        payload={
+            "user_id": user_id,
+            "username": state.username,
+            "groups": sorted(state.groups),
+            "permissions": sorted(state.permissions),
+            "is_superuser": state.is_superuser,
+            "is_staff": state.is_staff,
+            "is_active": state.is_active,
+        },
+        source=source,
+        request_id=request_id,
+    )
+
+
+def staff_delete(*, actor_user: Any, target: Any, source: str = "", request_id: str = "") -> None:
+    """Delete a staff account (its devices go with it), audited as ``staff.deleted`` with what it
+    could do until then."""
+    with transaction.atomic():
+        state = staff_state_of(user_id=target.pk)
+        audit_record(
+            actor=Actor.user(actor_user),
+            action="staff.deleted",
+            payload={
+                "user_id": target.pk,
+                "username": state.username,
+                "groups": sorted(state.groups),
+                "is_superuser": state.is_superuser,
+            },
+            source=source,
+            request_id=request_id,
+        )
+        target.delete()
+
+
+def role_changed_record(
+    *,
+    actor_user: Any,
+    group_id: Any,
+    before: RoleState,
+    after: RoleState,
+    source: str = "",
+    request_id: str = "",
+) -> bool:
+    """Record ``staff.role_permissions_changed`` for a role (group): the permissions added and
+    removed as "app_label.codename", and a new name as [old, new]. Nothing when nothing changed."""
+    payload: dict[str, Any] = {"group_id": group_id, "group": after.name}
+    payload.update(_added_removed(before.permissions, after.permissions, "permissions"))
+    if before.name != after.name:
+        payload["changed"] = {"name": [before.name, after.name]}
+    if len(payload) == 2:
+        return False
+    audit_record(
+        actor=Actor.user(actor_user),
+        action="staff.role_permissions_changed",
+        payload=payload,
+        source=source,
+        request_id=request_id,
+    )
+    return True
+
+
+def role_created_record(
+    *, actor_user: Any, group_id: Any, state: RoleState, source: str = "", request_id: str = ""
+) -> None:
+    audit_record(
+        actor=Actor.user(actor_user),
+        action="staff.role_created",
+        payload={"group_id": group_id, "group": state.name, "permissions": sorted(state.permissions)},
+        source=source,
+        request_id=request_id,
+    )
+
+
+def role_delete(*, actor_user: Any, group: Any, source: str = "", request_id: str = "") -> None:
+    """Delete a role (group): its members lose what it granted. Audited as ``staff.role_deleted``
+    with its permissions and how many accounts held it."""
+    with transaction.atomic():
+        state = role_state_of(group_id=group.pk)
+        audit_record(
+            actor=Actor.user(actor_user),
+            action="staff.role_deleted",
+            payload={
+                "group_id": group.pk,
+                "group": state.name,
+                "permissions": sorted(state.permissions),
+                "members": group.user_set.count(),
+            },
+            source=source,
+            request_id=request_id,
+        )
+        group.delete()
