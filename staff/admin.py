@@ -18,7 +18,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_user_model, logout
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
@@ -66,6 +66,12 @@ if admin.site.is_registered(TOTPDevice):
     admin.site.unregister(TOTPDevice)
 
 
+def _signed_out_after_own_reset(request: HttpRequest) -> None:
+    # The reset ended every session of the account, this request's too: sign it out here, so the
+    # response starts a fresh session instead of failing to save the deleted one.
+    logout(request)
+
+
 class StaffUserAdmin(UserAdmin):
     list_display = ("username", "first_name", "last_name", "is_staff", "is_superuser", "otp_enrolled")
     actions = ["otp_reset_action", "lockout_reset_action"]
@@ -86,6 +92,7 @@ class StaffUserAdmin(UserAdmin):
         description=_("二要素認証をリセット(次回ログイン時に再設定)"), permissions=["superuser_only"]
     )
     def otp_reset_action(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        own = False
         for target in queryset:
             staff_otp_reset(
                 actor_user=request.user,
@@ -93,6 +100,9 @@ class StaffUserAdmin(UserAdmin):
                 source=client_address(request),
                 request_id=request_id_of(request),
             )
+            own = own or target.pk == request.user.pk
+        if own:
+            _signed_out_after_own_reset(request)
         self.message_user(
             request,
             gettext("%(count)d 件の二要素認証をリセットしました。") % {"count": len(queryset)},
@@ -207,6 +217,9 @@ class StaffUserAdmin(UserAdmin):
                 source=client_address(request),
                 request_id=request_id_of(request),
             )
+            if target.pk == request.user.pk:
+                _signed_out_after_own_reset(request)
+                return HttpResponseRedirect(reverse("admin:login"))
             self.message_user(
                 request,
                 gettext("%(name)s の二要素認証をリセットしました。次回ログイン時に再設定します。")
