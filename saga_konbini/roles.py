@@ -318,9 +318,33 @@ def _matrix() -> dict[str, Rule]:
     )
 
     m.area("Accounts and login lockouts (the system administrator only)")
-    m.model("auth.group", "groups (roles)", view=_ADMIN, add=_ADMIN, edit=_ADMIN, delete=_ADMIN)
-    m.model("auth.user", "staff accounts", view=_ADMIN, add=_ADMIN, edit=_ADMIN, delete=_ADMIN)
-    m.add(Rule("admin:auth_user_password_change", "staff accounts: set a password", _ADMIN))
+    # Every change of an account or a role is audited (staff/admin.py, staff/services.py).
+    m.model(
+        "auth.group",
+        "groups (roles)",
+        view=_ADMIN,
+        add=_ADMIN,
+        edit=_ADMIN,
+        delete=_ADMIN,
+        note="audited (staff.role_created, staff.role_permissions_changed, staff.role_deleted)",
+    )
+    m.model(
+        "auth.user",
+        "staff accounts",
+        view=_ADMIN,
+        add=_ADMIN,
+        edit=_ADMIN,
+        delete=_ADMIN,
+        note="audited (staff.created, staff.changed, staff.deleted)",
+    )
+    m.add(
+        Rule(
+            "admin:auth_user_password_change",
+            "staff accounts: set a password",
+            _ADMIN,
+            note="audited (staff.changed, credentials_set; never the password or its hash)",
+        )
+    )
     # The second factor (staff/admin.py): a reset makes the account enrol again at its next sign-in.
     m.add(
         Rule(

@@ -11,6 +11,7 @@ from django.contrib.auth.views import LoginView, redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
@@ -25,11 +26,20 @@ from staff.forms import OtpEnrolForm, StaffLoginForm
 from staff.middleware import otp_pending_allowed
 from staff.selectors import staff_has_confirmed_device, staff_user_named
 from staff.services import (
+    ENROLMENT_WINDOW,
     staff_login_record,
     staff_otp_enrol_confirm,
     staff_otp_enrolment_device,
     totp_secret_base32,
 )
+
+# The session flag that lets a password sign-in enrol: the time (POSIX seconds) until which it may.
+# Set only by a sign-in that typed the password and needs enrolment; no other session has it (one
+# left signed in across a second-factor reset is ended by the reset, and signing in as someone else
+# flushes the session), and it lapses ten minutes after the sign-in that set it.
+ENROL_UNTIL_KEY = "staff_otp_enrol_until"
+# The unconfirmed device this session enrols with, so that each session has its own secret.
+ENROL_DEVICE_KEY = "staff_otp_enrol_device"
 
 
 class StaffLoginView(LoginView):
@@ -37,14 +47,17 @@ class StaffLoginView(LoginView):
     template_name = "staff/login.html"
 
     def form_valid(self, form: StaffLoginForm) -> HttpResponse:  # type: ignore[override]
-        response = super().form_valid(form)
+        user = form.get_user()
+        response = super().form_valid(form)  # auth.login: the session is cycled or flushed here
         staff_login_record(
-            user=form.get_user(),
+            user=user,
             succeeded=True,
             source=client_address(self.request),
             request_id=request_id_of(self.request),
+            second_factor=getattr(user, "otp_device", None) is not None,
         )
         if form.needs_enrolment:
+            self.request.session[ENROL_UNTIL_KEY] = (timezone.now() + ENROLMENT_WINDOW).timestamp()
             query = urlencode({REDIRECT_FIELD_NAME: self.get_success_url()})
             return HttpResponseRedirect(f"{reverse('staff:otp_enrol')}?{query}")
         return response
@@ -98,17 +111,20 @@ def otp_enrol(request: HttpRequest) -> HttpResponseBase:
     """First sign-in of an account without a device: the QR code (otpauth:// URI) and the secret in
     base32, then the first code to confirm. The session is verified only once the code is right.
 
-    Reached only by a signed-in user without a confirmed device; the page is never cached, since it
-    holds the secret.
+    Reached only by a signed-in user without a confirmed device whose session typed the password
+    within the last minutes to get here (``ENROL_UNTIL_KEY``): being signed in is not enough, since
+    a session may be older than the reset that made the account enrol again. The page is never
+    cached, since it holds the secret.
     """
     user = request.user
-    if not (user.is_authenticated and user.is_active and user.is_staff):
+    if not (user.is_authenticated and user.is_active and user.is_staff and _may_enrol(request)):
         return redirect_to_login(request.get_full_path(), reverse("admin:login"))
     next_url = _safe_next(request)
     if staff_has_confirmed_device(user=user):
         # Enrolled already: a new device only after a system administrator's reset.
         return HttpResponseRedirect(next_url)
-    device = staff_otp_enrolment_device(user=user)
+    device = staff_otp_enrolment_device(user=user, device_id=request.session.get(ENROL_DEVICE_KEY))
+    request.session[ENROL_DEVICE_KEY] = device.pk
     form = OtpEnrolForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if staff_otp_enrol_confirm(
@@ -119,6 +135,8 @@ def otp_enrol(request: HttpRequest) -> HttpResponseBase:
             request_id=request_id_of(request),
         ):
             device.refresh_from_db()
+            request.session.pop(ENROL_UNTIL_KEY, None)
+            request.session.pop(ENROL_DEVICE_KEY, None)
             request.session.cycle_key()
             otp_login(request, device)
             return HttpResponseRedirect(next_url)
@@ -142,6 +160,11 @@ def otp_enrol(request: HttpRequest) -> HttpResponseBase:
     response = render(request, "staff/otp_enrol.html", context)
     response.status_code = 400 if request.method == "POST" else 200
     return response
+
+
+def _may_enrol(request: HttpRequest) -> bool:
+    until = request.session.get(ENROL_UNTIL_KEY)
+    return isinstance(until, int | float) and timezone.now().timestamp() < until
 
 
 def _grouped(secret: str) -> str:

@@ -17,3 +17,11 @@ def test_development_without_staff_codes_is_fine(settings):
     settings.PRODUCTION = False
     settings.STAFF_OTP_REQUIRED = False
     assert staff_otp_required_in_production(None) == []
+
+
+def test_sessions_outside_the_database_are_an_error(settings):
+    from staff.checks import staff_sessions_in_the_database
+
+    assert staff_sessions_in_the_database(None) == []
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+    assert [e.id for e in staff_sessions_in_the_database(None)] == ["staff.E001"]

@@ -37,7 +37,7 @@ def test_a_system_administrator_resets_a_second_factor_and_the_clerk_enrols_agai
     assert done.status_code == 302 and done["Location"] == reverse("admin:auth_user_change", args=[clerk.pk])
     assert not TOTPDevice.objects.filter(user=clerk).exists()
     event = AuditEvent.objects.get(action="staff.otp_reset")
-    assert event.payload == {"user_id": clerk.pk, "devices_removed": 1}
+    assert event.payload == {"user_id": clerk.pk, "devices_removed": 1, "sessions_ended": 0}
     assert event.actor_label == "kanri"
 
     # The clerk's next sign-in with the password leads to enrolment.
@@ -155,3 +155,32 @@ def test_no_admin_page_shows_a_secret_not_even_to_a_system_administrator(otp_req
     ):
         page = admin.get(url).content.decode()
         assert totp_secret_base32(device) not in page and device.key not in page
+
+
+def test_a_system_administrator_resetting_their_own_second_factor_is_signed_out(otp_required):
+    """The reset ends the administrator's own session too: they are signed out, not shown an error
+    about a session deleted under the request."""
+    from django.contrib.auth import get_user_model
+
+    admin = _signed_in_with_code("kanri", None)
+    me = get_user_model().objects.get(username="kanri")
+    done = admin.post(reverse("admin:staff_user_otp_reset", args=[me.pk]))
+    assert done.status_code == 302 and done["Location"].startswith(reverse("admin:login"))
+    assert "_auth_user_id" not in admin.session
+    assert not TOTPDevice.objects.filter(user=me).exists()
+    assert AuditEvent.objects.get(action="staff.otp_reset").payload["sessions_ended"] == 1
+
+
+def test_the_action_on_oneself_signs_out_too(otp_required):
+    from django.contrib.auth import get_user_model
+
+    admin = _signed_in_with_code("kanri", None)
+    me = get_user_model().objects.get(username="kanri")
+    clerk = make_user("madoguchi", roles.CLERK)
+    done = admin.post(
+        reverse("admin:auth_user_changelist"),
+        {"action": "otp_reset_action", "_selected_action": [me.pk, clerk.pk]},
+    )
+    assert done.status_code == 302
+    assert "_auth_user_id" not in admin.session
+    assert not TOTPDevice.objects.filter(user__in=[me, clerk]).exists()
