@@ -86,9 +86,9 @@ class TerminalAdmin(admin.ModelAdmin):
         return ["name", "chain", "store_code", *self.readonly_fields]
 
     def save_model(self, request: HttpRequest, obj: Terminal, form: Any, change: bool) -> None:
+        staff = staff_request_context(request)
         if change:
             # A correction of name, chain or store code: audited, and re-checked by the service.
-            staff = staff_request_context(request)
             services.terminal_update(
                 terminal_id=obj.pk,
                 name=obj.name,
@@ -99,7 +99,6 @@ class TerminalAdmin(admin.ModelAdmin):
                 request_id=staff.request_id,
             )
             return
-        staff = staff_request_context(request)
         terminal, token = services.terminal_register(
             name=obj.name,
             chain=obj.chain,

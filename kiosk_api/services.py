@@ -100,14 +100,8 @@ def _new_token() -> str:
     return f"skt_{secrets.token_urlsafe(32)}"
 
 
-def terminal_register(
-    *, name: str, chain: str, store_code: str, actor: Actor, source: str = "", request_id: str = ""
-) -> tuple[Terminal, str]:
-    """Register a kiosk terminal. Returns the terminal and its token, which is shown once only.
-
-    ``source`` and ``request_id``: the clerk's client address and request id, when a clerk acts.
-    Raises ``PermissionDenied`` (audited as refused) unless the actor may add terminals (係長)."""
-    actor_permission_require(actor=actor, permission="kiosk_api.add_terminal", action="terminal.registered")
+def _terminal_fields_clean(*, name: str, chain: str, store_code: str) -> tuple[str, str]:
+    """The name and store code stripped; ValidationError naming each field that is missing or wrong."""
     name, store_code = name.strip(), store_code.strip()
     errors: dict[str, str] = {}
     if not name:
@@ -118,6 +112,18 @@ def terminal_register(
         errors["store_code"] = "店舗コードを入力してください。"
     if errors:
         raise ValidationError(errors)
+    return name, store_code
+
+
+def terminal_register(
+    *, name: str, chain: str, store_code: str, actor: Actor, source: str = "", request_id: str = ""
+) -> tuple[Terminal, str]:
+    """Register a kiosk terminal. Returns the terminal and its token, which is shown once only.
+
+    ``source`` and ``request_id``: the clerk's client address and request id, when a clerk acts.
+    Raises ``PermissionDenied`` (audited as refused) unless the actor may add terminals (係長)."""
+    actor_permission_require(actor=actor, permission="kiosk_api.add_terminal", action="terminal.registered")
+    name, store_code = _terminal_fields_clean(name=name, chain=chain, store_code=store_code)
     token = _new_token()
     with transaction.atomic():
         terminal = Terminal.objects.create(
@@ -153,16 +159,7 @@ def terminal_update(
 
     ``source`` and ``request_id``: the clerk's client address and request id, when a clerk acts."""
     actor_permission_require(actor=actor, permission=TERMINAL_CHANGE_PERMISSION, action="terminal.updated")
-    name, store_code = name.strip(), store_code.strip()
-    errors: dict[str, str] = {}
-    if not name:
-        errors["name"] = "端末名を入力してください。"
-    if chain not in Terminal.Chain.values:
-        errors["chain"] = "チェーンの指定が正しくありません。"
-    if not store_code:
-        errors["store_code"] = "店舗コードを入力してください。"
-    if errors:
-        raise ValidationError(errors)
+    name, store_code = _terminal_fields_clean(name=name, chain=chain, store_code=store_code)
     with transaction.atomic():
         terminal = _terminal_locked(terminal_id)
         wanted = {"name": name, "chain": chain, "store_code": store_code}
