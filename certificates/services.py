@@ -1,9 +1,10 @@
 """Issuing certificates, and the clerks' acts on issuances and stops (SPEC §2, §3, §8).
 
 ``certificate_issue`` is the one door through which a certificate leaves the server. Each call
-carries its own data from start to end (no shared buffer, nothing keyed by "the current" request:
-the lessons of Yokohama and Kawasaki, DOMAIN.md), and before returning it reads the finished PDF back
-and refuses unless it shows exactly the requested persons under exactly the allocated numbers.
+carries its own data from start to end (no shared buffer, nothing keyed by "the current" request: in
+2023 such sharing printed one applicant's certificate for another), and before returning it reads
+the finished PDF back and refuses unless it shows exactly the requested persons under exactly the
+allocated numbers.
 """
 
 from __future__ import annotations
@@ -411,7 +412,7 @@ def certificate_issue(
             # The write failed inside the caller's transaction, which can only roll back now (an
             # event written in it would be rolled back with it); the caller's error surfaces.
             raise
-        # A crash is audited too (errors must surface, DOMAIN.md "Adachi"); only the exception's
+        # A crash is audited too (errors dismissed unseen are how wrong issuances go on); only the exception's
         # class name: its message could hold data.
         audit_record(
             actor=actor,

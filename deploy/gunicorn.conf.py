@@ -13,7 +13,8 @@ bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 # PostgreSQL. Sync workers need a proxy that buffers slow clients: deploy/nginx.conf does.
 workers = int(os.environ.get("GUNICORN_WORKERS", 2 * multiprocessing.cpu_count()))
 worker_class = "sync"
-# A kiosk call that takes longer than this is abandoned whole (DOMAIN.md, Yokohama 2023):
+# A kiosk call that takes longer than this is abandoned whole (a timeout that released only a lock
+# once printed the next applicant's file for someone else):
 # the worker is restarted; the request's transaction rolls back; nothing of it is reused.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 30

@@ -1,9 +1,9 @@
 """Issued PDFs at rest until the kiosk prints them: AES-256-GCM, bound to their issuance.
 
 The PDF is kept in the database (shared by every app process), never in process memory shared
-between requests (DOMAIN.md, Yokohama 2023). The associated data names the issuance and the PDF's
-SHA-256, so a ciphertext copied onto another issuance's row fails to decrypt instead of handing one
-resident's document to another.
+between requests (a shared print buffer once handed one applicant's file to another). The associated
+data names the issuance and the PDF's SHA-256, so a ciphertext copied onto another issuance's row
+fails to decrypt instead of handing one resident's document to another.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Kiosk terminals, their sessions and the short-lived state of an issuance (SPEC §3).
 
-Everything a request needs lives in these rows, never in process memory: several app processes
-share one database (DOMAIN.md, Takamatsu 2024), and two kiosks must never see each other's data
-(Kawasaki 2023). Documents are kept encrypted only until the kiosk reports the print's outcome.
+Everything a request needs lives in these rows, never in process memory: several app processes share
+one database (a program written for one server has been deployed on several), and two kiosks must
+never see each other's data (Kawasaki 2023). Documents are kept encrypted only until the kiosk
+reports the print's outcome.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The kiosk API's services (SPEC §3): terminals, sessions, card authentication, issuance.
 
-Every step carries its own data from start to end in database rows (DOMAIN.md, 2023): nothing is
+Every step carries its own data from start to end in database rows (in 2023 a request that
+overwrote another's printed one resident's certificate for another): nothing is
 kept in process memory between requests, so any number of app processes can serve one kiosk. Every
 outcome is audited with its true reason, in the same transaction as the act it records; refusals
 are recorded first and raised afterwards, so the record survives the refusal.
@@ -352,8 +353,8 @@ def _session_get(*, ctx: CallContext, session_id: str) -> KioskSession:
 
     Another terminal's session, an ended one and a malformed id are all SESSION_NOT_FOUND: a
     terminal learns nothing about sessions it does not own. An expired session (idle for 180 s, or
-    older than its absolute lifetime) abandons whatever it left unprinted (DOMAIN.md, Yokohama: a
-    timeout abandons the whole request).
+    older than its absolute lifetime) abandons whatever it left unprinted: a timeout abandons the
+    whole request, never just a lock, or the next applicant's file can be printed for someone else.
     """
     session_pk = _uuid_or_none(session_id)
     if session_pk is None:

@@ -1,5 +1,7 @@
 """My Number (個人番号) check digit, as 行政手続における特定の個人を識別するための番号の利用等に関する法律
-施行令 第8条 defines it (see DOMAIN.md)."""
+施行令 第8条 defines it: with P(n) the n-th digit from the right before the check digit and
+Q(n) = n + 1 for n ≤ 6, n − 5 for n ≥ 7, the check digit is 11 − (Σ P(n)Q(n) mod 11), or 0 when
+that remainder is 0 or 1."""
 
 from __future__ import annotations
 

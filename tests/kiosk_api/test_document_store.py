@@ -1,4 +1,4 @@
-"""PDFs awaiting their print are encrypted and bound to their issuance (SPEC §3, DOMAIN.md 2023)."""
+"""PDFs awaiting their print are encrypted and bound to their issuance (SPEC §3)."""
 
 import hashlib
 

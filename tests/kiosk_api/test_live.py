@@ -1,6 +1,6 @@
 """End to end over real HTTP: the kiosk command, many kiosks at once, two app processes.
 
-DOMAIN.md, 2023: under load one applicant's file was printed for another (Yokohama, Kawasaki), and a
+In 2023, under load, one applicant's file was printed for another (Yokohama, Kawasaki), and a
 program written for one server was deployed on several (Takamatsu). These tests run many kiosks at
 the same instant against a live server on PostgreSQL, and two gunicorn processes sharing one
 database, and check that every PDF names its own holder and nobody else.

@@ -124,11 +124,11 @@ def test_the_login_event_says_whether_a_code_was_verified(settings):
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent writers need PostgreSQL")
 def test_two_concurrent_enrolments_leave_one_confirmed_device(monkeypatch):
     """The first confirmation is held inside its transaction, after its checks; the second must wait
     for it (the user's row is locked) and then be refused. Locking only the device rows, both
     passed the checks side by side and then deadlocked on each other's device."""
+    assert connection.vendor == "postgresql", "concurrent writers need PostgreSQL: set DATABASE_URL"
     clerk = make_user("madoguchi", roles.CLERK, device=False)
     # Two sessions' unconfirmed devices (as two first visits at once could create).
     devices = [TOTPDevice.objects.create(user=clerk, name="TOTP", confirmed=False) for _ in range(2)]
