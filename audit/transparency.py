@@ -21,7 +21,7 @@ from django.db import connection
 from django.db.models import Q
 
 from audit.checkpoints import checkpoint_as_dict
-from audit.merkle import Node, consistency_proof, leaf_hash, node_hash
+from audit.merkle import Node, consistency_proof, merkle_root
 from audit.models import AuditChainLink, AuditCheckpoint, AuditMerkleNode
 
 
@@ -102,10 +102,5 @@ def _low_subtrees(nodes: set[Node]) -> dict[Node, bytes]:
     for node, (start, end) in spans.items():
         if any(position not in leaves for position in range(start, end)):
             continue
-        level_hashes = [leaf_hash(leaves[position]) for position in range(start, end)]
-        while len(level_hashes) > 1:
-            level_hashes = [
-                node_hash(level_hashes[i], level_hashes[i + 1]) for i in range(0, len(level_hashes), 2)
-            ]
-        found[node] = level_hashes[0]
+        found[node] = merkle_root([leaves[position] for position in range(start, end)])
     return found
