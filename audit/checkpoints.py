@@ -145,15 +145,21 @@ def checkpoint_path(*, tree_size: int, directory: Path | None = None) -> Path:
     return Path(directory or settings.AUDIT_CHECKPOINT_DIR) / f"checkpoint-{tree_size:012d}.json"
 
 
+def json_file_write_atomic(path: Path, data: Any) -> None:
+    """Write JSON to ``path`` through a temporary file and a rename: a reader, or a crash mid-write,
+    never finds half a file (checkpoint files, the verifier's and the witness's kept heads)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(f".tmp{os.getpid()}")
+    temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
 def checkpoint_write_file(*, checkpoint: AuditCheckpoint, directory: Path | None = None) -> Path:
     """Write the checkpoint's file once (atomically: a reader never sees half a file)."""
     path = checkpoint_path(tree_size=checkpoint.tree_size, directory=directory)
     if path.exists():
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(f".tmp{os.getpid()}")
-    temporary.write_text(json.dumps(checkpoint_as_dict(checkpoint), indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    json_file_write_atomic(path, checkpoint_as_dict(checkpoint))
     return path
 
 

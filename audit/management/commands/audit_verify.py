@@ -11,7 +11,6 @@ not the whole log. Every successful run, full or not, keeps the newest checkpoin
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import translation
 from django.utils.translation import gettext
 
+from audit.checkpoints import json_file_write_atomic
 from audit.keyring import checkpoint_keyring
 from audit.verification import VerifiedPoint, chain_verify
 
@@ -135,7 +135,4 @@ def _read_state(path: Path) -> VerifiedPoint | None:
 
 
 def _write_state(path: Path, point: VerifiedPoint) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(f".tmp{os.getpid()}")
-    temporary.write_text(json.dumps(point.as_json()) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    json_file_write_atomic(path, point.as_json())

@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -30,7 +29,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from audit.checkpoints import checkpoint_message, key_id_for
+from audit.checkpoints import checkpoint_message, json_file_write_atomic, key_id_for
 from audit.keyring import checkpoint_keyring
 from audit.merkle import consistency_proof_verify
 
@@ -212,8 +211,5 @@ def _read_state(path: Path) -> dict[str, Any] | None:
 
 
 def _write_state(path: Path, head: dict[str, Any]) -> None:
-    """Atomically: a crash mid-write must not leave this witness without its last head."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(f".tmp{os.getpid()}")
-    temporary.write_text(json.dumps(head, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    # Atomically: a crash mid-write must not leave this witness without its last head.
+    json_file_write_atomic(path, head)
