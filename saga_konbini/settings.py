@@ -80,10 +80,13 @@ INSTALLED_APPS = [
     "sync",
     "certificates",
     "kiosk_api",
+    # The top layer: the auditors' /audit/ pages, the issuance reports by store chain, /metrics and
+    # the probes read across the apps listed before it, which therefore never import one another for them.
+    "oversight",
 ]
 # The stand-ins for the world outside (synthetic city, core-system simulator, test CA, kiosks, and
-# the seed_demo, core_sim and kiosk commands) exist for demos, training and tests only: production
-# does not install them, so none of their commands or screens can run there.
+# the seed_demo, core_sim, kiosk and demo_logins commands) exist for demos, training and tests
+# only: production does not install them, so none of their commands or screens can run there.
 if not PRODUCTION:
     INSTALLED_APPS.append("simulators")
 

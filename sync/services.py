@@ -32,7 +32,7 @@ from audit.models import AuditEvent
 from audit.services import Actor, audit_record
 from residents.crypto import my_number_encrypt
 from residents.models import CardLink, Household, Resident, SealRegistration, TaxAssessment, TaxPayment
-from saga_konbini.roles import actor_permission_require
+from staff.roles import actor_permission_require
 from sync.bulk import (
     CopyStream,
     CopyStreamFailed,
