@@ -10,11 +10,10 @@ import pytest
 
 from audit.models import AuditEvent
 from residents.models import CardLink, Household, Resident, SealRegistration, TaxAssessment, TaxPayment
-from sync import services
 from sync.models import Batch, QuarantinedRecord, ResidentBlock
 from sync.redaction import MY_NUMBER_MARKER
 from sync.selectors import resident_codes_sync_blocked, resident_is_sync_blocked
-from sync.services import sync_run
+from sync.services import apply, sync_run
 from sync.validation import Clean, validate_tax_payment
 from tests.sync import feedutil as fu
 
@@ -178,7 +177,7 @@ def test_a_record_the_database_refuses_is_quarantined_without_aborting_the_batch
             values={**balanced.values, "unpaid": data["unpaid"]}, resident_code=balanced.resident_code
         )
 
-    monkeypatch.setitem(services.VALIDATORS, "tax_payment", lenient)
+    monkeypatch.setitem(apply.VALIDATORS, "tax_payment", lenient)
     lines = [fu.upsert("tax_payment", fu.tax_payment(code, 2024)) for code in ("R001", "R002", "R003")]
     lines.insert(1, fu.upsert("tax_payment", fu.tax_payment("R001", 2023, unpaid=5)))
     fu.write_batch(inbox, 2, lines)
