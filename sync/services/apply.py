@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -22,7 +21,6 @@ from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Model, Q
 from django.utils import timezone
 
-from audit.models import AuditEvent
 from audit.services import Actor, audit_record
 from residents.crypto import my_number_encrypt
 from residents.models import CardLink, Household, Resident, SealRegistration, TaxAssessment, TaxPayment
@@ -36,17 +34,26 @@ from sync.feed import (
     batch_records,
     batch_scan,
 )
-from sync.models import Batch, QuarantinedRecord, ResidentBlock
+from sync.models import Batch, QuarantinedRecord
 from sync.redaction import my_numbers_redact_text
 from sync.services.bulk import (
+    QUERY_CHUNK,
     CopyStream,
     CopyStreamFailed,
+    chunks,
     column_types,
     foreign_keys_checked_once,
     garbage_collector_paused,
     upsert,
 )
-from sync.services.quarantine import Quarantine, quarantine_key_digest, sanitized, storable
+from sync.services.quarantine import (
+    Quarantine,
+    quarantine_key_digest,
+    quarantine_resolve,
+    quarantine_store,
+    sanitized,
+    storable,
+)
 from sync.validation import (
     ENTITY_LABELS,
     ENTITY_ORDER,
@@ -62,7 +69,7 @@ logger = logging.getLogger(__name__)
 # Rows per INSERT (and per savepoint): large enough for bulk speed, small enough that a refused
 # row is found by bisection in a few steps.
 WRITE_CHUNK = 20_000
-_QUERY_CHUNK = 5_000
+
 _MODELS: dict[str, type[Model]] = {
     "household": Household,
     "resident": Resident,
@@ -99,11 +106,6 @@ class _Final:
     clean: Clean | None = None
     error: RecordInvalid | None = None
     record: Any = None  # kept only for quarantine, as received: _quarantine removes the My Numbers
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 class _BatchApplier:
@@ -261,7 +263,7 @@ class _BatchApplier:
         if len(codes) > 10_000:
             return {code: pk for code, pk in model._default_manager.values_list(field_name, "pk")}
         ids: dict[str, int] = {}
-        for chunk in _chunks(sorted(codes), _QUERY_CHUNK):
+        for chunk in chunks(sorted(codes), QUERY_CHUNK):
             ids.update(
                 model._default_manager.filter(**{f"{field_name}__in": chunk}).values_list(field_name, "pk")
             )
@@ -323,7 +325,7 @@ class _BatchApplier:
         codes = {key.split(":", 1)[0] for key in keys}
         found: dict[str, int] = {}
         model = TaxAssessment if entity == "tax_assessment" else TaxPayment
-        for chunk in _chunks(sorted(codes), _QUERY_CHUNK):
+        for chunk in chunks(sorted(codes), QUERY_CHUNK):
             if entity == "tax_assessment":
                 for pk, code, year in model._default_manager.filter(
                     resident__resident_code__in=chunk
@@ -347,7 +349,7 @@ class _BatchApplier:
                 self._stream_for(entity, rows).write([values for _, _, values in rows])
                 self._applied(entity, (key for key, _, _ in rows))
             return
-        for chunk in _chunks(rows, WRITE_CHUNK):
+        for chunk in chunks(rows, WRITE_CHUNK):
             self._write_chunk(entity, chunk)
 
     def _write_chunk(self, entity: str, chunk: Sequence[tuple[str, _Final, dict[str, Any]]]) -> None:
@@ -387,12 +389,12 @@ class _BatchApplier:
 
     def _delete_ids(self, model: type[Model], ids: Sequence[int]) -> None:
         with connection.cursor() as cursor:
-            for chunk in _chunks(list(ids), _QUERY_CHUNK):
+            for chunk in chunks(list(ids), QUERY_CHUNK):
                 queries.rows_delete(cursor, table=model._meta.db_table, ids=chunk)
 
     def _residents_delete(self, ids: Sequence[int]) -> None:
         # The mirror's children follow their resident (on_delete=CASCADE), done here in SQL for speed.
-        for chunk in _chunks(list(ids), _QUERY_CHUNK):
+        for chunk in chunks(list(ids), QUERY_CHUNK):
             for model in (CardLink, TaxPayment, TaxAssessment, SealRegistration):
                 child_ids = list(
                     model._default_manager.filter(resident_id__in=chunk).values_list("pk", flat=True)
@@ -593,7 +595,7 @@ class _BatchApplier:
                 active[row[2]["resident_id"]].append(row)
         in_batch = set(finals)
         mirror_active: set[int] = set()
-        for chunk in _chunks(sorted(active), _QUERY_CHUNK):
+        for chunk in chunks(sorted(active), QUERY_CHUNK):
             for resident_id, number in SealRegistration.objects.filter(
                 resident_id__in=chunk, status=SealRegistration.Status.ACTIVE
             ).values_list("resident_id", "registration_number"):
@@ -645,7 +647,7 @@ class _BatchApplier:
         household_ids = self._ids_for_keys("household", {key for _, key in deletes})
         candidates = set(household_ids.values()) | set(self.full_stale["household"])
         occupied: set[int] = set()
-        for chunk in _chunks(sorted(candidates), _QUERY_CHUNK):
+        for chunk in chunks(sorted(candidates), QUERY_CHUNK):
             occupied.update(
                 Resident.objects.filter(household_id__in=chunk).values_list("household_id", flat=True)
             )
@@ -669,7 +671,7 @@ class _BatchApplier:
     # -- book-keeping ----------------------------------------------------------------------------
 
     def quarantine_store(self, *, actor: Actor) -> None:
-        """QuarantinedRecord, ResidentBlock and one audit event per quarantined record (SPEC §5, §6)."""
+        """Find whom each quarantined record concerns, then store, block and audit (SPEC §5, §6)."""
         if not self.quarantined:
             return
         for item in self.quarantined:
@@ -698,71 +700,18 @@ class _BatchApplier:
                         .values_list("resident__resident_code", flat=True)
                     )
         all_codes = set().union(*(item.resident_codes for item in self.quarantined))
-        resident_ids = self._ids_by_code(Resident, "resident_code", all_codes)
-        records = QuarantinedRecord.objects.bulk_create(
-            [
-                QuarantinedRecord(
-                    batch=self.batch,
-                    line_number=item.line,
-                    op=item.op,
-                    entity=item.entity,
-                    key=item.stored_key[:300],
-                    reason_code=item.error.reason_code,
-                    reason=item.reason,
-                    record=_jsonable(item.record),
-                    my_numbers_removed=item.my_numbers_removed,
-                    key_digest=item.key_digest,
-                )
-                for item in self.quarantined
-            ]
+        quarantine_store(
+            items=self.quarantined,
+            batch=self.batch,
+            actor=actor,
+            resident_ids=self._ids_by_code(Resident, "resident_code", all_codes),
         )
-        ResidentBlock.objects.bulk_create(
-            [
-                ResidentBlock(resident_code=code, quarantined_record=record)
-                for record, item in zip(records, self.quarantined, strict=True)
-                for code in sorted(item.resident_codes)
-            ]
-        )
-        for item in self.quarantined:
-            audit_record(
-                actor=actor,
-                action="sync.record_quarantined",
-                outcome=AuditEvent.Outcome.REFUSED,
-                reason=item.error.reason_code,
-                resident_ids=[resident_ids[c] for c in item.resident_codes if c in resident_ids],
-                payload={
-                    "batch": self.batch.number,
-                    "line": item.line,
-                    "entity": item.entity,
-                    "reason_code": item.error.reason_code,
-                },
-            )
 
     def resolve(self) -> int:
         """A valid record for a quarantined (entity, key) resolves it and releases its blocks."""
-        resolved_ids: list[int] = []
-        for entity, keys in self.resolved.items():
-            for chunk in _chunks(sorted(keys), _QUERY_CHUNK):
-                resolved_ids.extend(
-                    QuarantinedRecord.objects.filter(
-                        entity=entity, key__in=chunk, key_digest="", resolved_at__isnull=True
-                    ).values_list("pk", flat=True)
-                )
-        for entity, digests in self.resolved_digests.items():
-            for chunk in _chunks(sorted(digests), _QUERY_CHUNK):
-                resolved_ids.extend(
-                    QuarantinedRecord.objects.filter(
-                        entity=entity, key_digest__in=chunk, resolved_at__isnull=True
-                    ).values_list("pk", flat=True)
-                )
-        for chunk in _chunks(resolved_ids, _QUERY_CHUNK):
-            QuarantinedRecord.objects.filter(pk__in=chunk).update(
-                resolved_at=self.stamp, resolved_by=self.batch
-            )
-            ResidentBlock.objects.filter(quarantined_record_id__in=chunk, released_at__isnull=True).update(
-                released_at=self.stamp
-            )
-        return len(resolved_ids)
+        return quarantine_resolve(
+            keys=self.resolved, digests=self.resolved_digests, batch=self.batch, stamp=self.stamp
+        )
 
 
 def _record_data(clean: Clean) -> dict[str, Any]:
@@ -771,10 +720,6 @@ def _record_data(clean: Clean) -> dict[str, Any]:
     if clean.resident_code:
         data["resident_code"] = clean.resident_code
     return data
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, ensure_ascii=False, default=str)) if value is not None else None
 
 
 def _initial_load_speedups(manifest: Manifest) -> contextlib.AbstractContextManager[None]:

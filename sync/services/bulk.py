@@ -20,6 +20,14 @@ from psycopg.types.json import set_json_dumps
 
 from sync import queries
 
+# Ids per statement where a list of them is bound as parameters.
+QUERY_CHUNK = 5_000
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
 
 @contextlib.contextmanager
 def garbage_collector_paused() -> Iterator[None]:

@@ -1,19 +1,25 @@
-"""What the sync keeps of a record it quarantines: the record as received with every My Number
-replaced, in a form the database can store, and a keyed digest of a key that held one (SPEC §5)."""
+"""What the sync keeps of a record it quarantines (SPEC §5): the record as received with every My
+Number replaced, in a form the database can store, a keyed digest of a key that held one, the
+blocks on the residents it concerns and its audit event; and the resolution by a later valid record.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 
+from audit.models import AuditEvent
+from audit.services import Actor, audit_record
+from sync.models import Batch, QuarantinedRecord, ResidentBlock
 from sync.redaction import my_numbers_redact
-from sync.validation import (
-    RecordInvalid,
-)
+from sync.services.bulk import QUERY_CHUNK, chunks
+from sync.validation import RecordInvalid
 
 
 @dataclass
@@ -60,3 +66,80 @@ def storable(value: Any) -> Any:
     if isinstance(value, list):
         return [storable(item) for item in value]
     return value
+
+
+def quarantine_store(
+    *, items: list[Quarantine], batch: Batch, actor: Actor, resident_ids: dict[str, int]
+) -> None:
+    """QuarantinedRecord, a ResidentBlock per resident concerned and one audit event per quarantined
+    record (SPEC §5, §6). ``resident_ids`` maps the resident codes of the mirror to their ids."""
+    records = QuarantinedRecord.objects.bulk_create(
+        [
+            QuarantinedRecord(
+                batch=batch,
+                line_number=item.line,
+                op=item.op,
+                entity=item.entity,
+                key=item.stored_key[:300],
+                reason_code=item.error.reason_code,
+                reason=item.reason,
+                record=_jsonable(item.record),
+                my_numbers_removed=item.my_numbers_removed,
+                key_digest=item.key_digest,
+            )
+            for item in items
+        ]
+    )
+    ResidentBlock.objects.bulk_create(
+        [
+            ResidentBlock(resident_code=code, quarantined_record=record)
+            for record, item in zip(records, items, strict=True)
+            for code in sorted(item.resident_codes)
+        ]
+    )
+    for item in items:
+        audit_record(
+            actor=actor,
+            action="sync.record_quarantined",
+            outcome=AuditEvent.Outcome.REFUSED,
+            reason=item.error.reason_code,
+            resident_ids=[resident_ids[c] for c in item.resident_codes if c in resident_ids],
+            payload={
+                "batch": batch.number,
+                "line": item.line,
+                "entity": item.entity,
+                "reason_code": item.error.reason_code,
+            },
+        )
+
+
+def quarantine_resolve(
+    *, keys: dict[str, set[str]], digests: dict[str, set[str]], batch: Batch, stamp: datetime
+) -> int:
+    """A valid record for a quarantined (entity, key), by its key or its key's digest, resolves it and
+    releases its blocks; how many were resolved."""
+    resolved_ids: list[int] = []
+    for entity, entity_keys in keys.items():
+        for chunk in chunks(sorted(entity_keys), QUERY_CHUNK):
+            resolved_ids.extend(
+                QuarantinedRecord.objects.filter(
+                    entity=entity, key__in=chunk, key_digest="", resolved_at__isnull=True
+                ).values_list("pk", flat=True)
+            )
+    for entity, entity_digests in digests.items():
+        for chunk in chunks(sorted(entity_digests), QUERY_CHUNK):
+            resolved_ids.extend(
+                QuarantinedRecord.objects.filter(
+                    entity=entity, key_digest__in=chunk, resolved_at__isnull=True
+                ).values_list("pk", flat=True)
+            )
+    for chunk in chunks(resolved_ids, QUERY_CHUNK):
+        QuarantinedRecord.objects.filter(pk__in=chunk).update(resolved_at=stamp, resolved_by=batch)
+        ResidentBlock.objects.filter(quarantined_record_id__in=chunk, released_at__isnull=True).update(
+            released_at=stamp
+        )
+    return len(resolved_ids)
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, ensure_ascii=False, default=str)) if value is not None else None

@@ -1,4 +1,4 @@
-"""Applying the core-system feed to the mirror (SPEC §5).
+"""Running the core-system feed into the mirror, batch after batch (SPEC §5).
 
 ``sync_run`` is the one door: the Celery beat task and ``manage.py sync_run`` both call it. It works
 in steps, each one database transaction that holds the SyncCursor row lock, so two workers never act

@@ -58,7 +58,7 @@ def test_the_project_keeps_every_contract() -> None:
         # Inside a function is no way around it.
         (
             "certificates/late.py",
-            "def blocked():\n    from sync.selectors import resident_is_sync_blocked\n",
+            "def blocked():\n    from sync.selectors import resident_codes_sync_blocked\n",
             "Each app imports only the layers",
         ),
         # A layer never reaches up: residents does not know the kiosks.
