@@ -1,11 +1,10 @@
 """Admin for clerks (Japanese by default, English available): issuance records (search, filters,
-void), stops, fees, reports.
+void), stops, fees. The store-chain filters and the reports are added above, by oversight/admin.py.
 
 Every act goes through the services, so it is audited in the same transaction (SPEC §6): an
 issuance is voided with ``issuance_void`` (only with the void permission, always with a reason), a
 stop is set and lifted with ``issuance_stop_create`` / ``issuance_stop_lift``. Records are never
-edited through a form. The reports (counts, fees, the chains' settlement CSV) hang off the issuance
-records' admin as custom views, gated by the permission to view issuance records.
+edited through a form.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 and the reports by store chain with the settlement CSV for each chain (SPEC §6).
 
 certificates/admin.py registers the records' admin without them, since certificates knows no
-terminal; this module, above both apps, registers it again with them. Its URL names stay
-``admin:certificates_issuance_reports`` and ``admin:certificates_issuance_settlement``.
+terminal; this module, above both apps, registers it again with them. The reports hang off the
+records' admin as custom views, gated by the permission to view issuance records; their URL names
+stay ``admin:certificates_issuance_reports`` and ``admin:certificates_issuance_settlement``.
 """
 
 from __future__ import annotations
