@@ -80,8 +80,8 @@ INSTALLED_APPS = [
     "sync",
     "certificates",
     "kiosk_api",
-    # The top layer: the auditors' /audit/ pages, the issuance reports by store chain, /metrics and
-    # the probes read across the apps listed before it, which therefore never import one another for them.
+    # The top layer (docs/architecture.md): what reads across the apps listed before it, the auditors'
+    # /audit/ pages, the issuance reports by store chain, /metrics and the probes.
     "oversight",
 ]
 # The stand-ins for the world outside (synthetic city, core-system simulator, test CA, kiosks, and
