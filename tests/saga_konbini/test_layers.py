@@ -2,10 +2,12 @@
 
 The project itself keeps every contract, and a violation, at module level or inside a function,
 breaks the build: each violation is written into a copy of the source, never into the tree itself.
+import-linter cannot see a module loaded by its name at run time, so no product module does that.
 """
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -77,3 +79,33 @@ def test_a_violation_breaks_the_build(source_copy: Path, module: str, source: st
     )
     # The report names the offending module.
     assert module.removesuffix(".py").replace("/", ".") in result.stdout
+
+
+LOADERS_BY_NAME = {"import_module", "import_string", "__import__", "get_model"}
+
+
+def _loads_an_app_by_name(call: ast.Call) -> bool:
+    name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+    if name not in LOADERS_BY_NAME:
+        return False
+    first = call.args[0] if call.args else None
+    return isinstance(first, ast.Constant) and str(first.value).split(".")[0] in ROOT_PACKAGES
+
+
+def test_no_product_module_loads_an_app_by_name() -> None:
+    product = [package for package in ROOT_PACKAGES if package != "simulators"]
+    found = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for package in product
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if "migrations" not in path.parts
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path)))
+        if isinstance(node, ast.Call) and _loads_an_app_by_name(node)
+    ]
+    assert found == []
+
+
+def test_the_name_check_sees_a_load_by_name() -> None:
+    call = ast.parse('import_string("sync.selectors.resident_codes_sync_blocked")').body[0]
+    assert isinstance(call, ast.Expr) and isinstance(call.value, ast.Call)
+    assert _loads_an_app_by_name(call.value)
