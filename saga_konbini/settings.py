@@ -81,6 +81,11 @@ INSTALLED_APPS = [
     "certificates",
     "kiosk_api",
 ]
+# The stand-ins for the world outside (synthetic city, core-system simulator, test CA, kiosks, and
+# the seed_demo, core_sim and kiosk commands) exist for demos, training and tests only: production
+# does not install them, so none of their commands or screens can run there.
+if not PRODUCTION:
+    INSTALLED_APPS.append("simulators")
 
 MIDDLEWARE = [
     # First: every later layer and every log line of the request sees the same X-Request-ID.
@@ -352,7 +357,7 @@ KIOSK_SIMULATOR_API_BASE = env_str("KIOSK_SIMULATOR_API_BASE", "")
 
 # SPEC §4: the trust anchors for user-authentication certificates (the My Number card's CA and the
 # smartphone's, スマホ用電子証明書) and where each CA publishes its CRL, one source per CA. The demo's
-# test CAs write their files under KONBINI_PKI_DIR.
+# test CAs (simulators/jpki.py) write their files under KONBINI_PKI_DIR.
 KONBINI_PKI_DIR = Path(env_str("KONBINI_PKI_DIR", str(VAR_DIR / "pki")))
 KONBINI_TRUSTED_CA_FILES = [
     Path(p)
