@@ -234,7 +234,7 @@ def two_app_processes(pki: Pki, settings, tmp_path: Path) -> Iterator[list[str]]
         "KONBINI_VAR_DIR": str(tmp_path / "var"),
         "KONBINI_SERVICE_HOURS": "00:00-24:00",
         "KONBINI_TRUSTED_CA_FILES": ",".join(str(p) for p in settings.KONBINI_TRUSTED_CA_FILES),
-        "KONBINI_CRL_SOURCE": settings.KONBINI_CRL_SOURCE,
+        "KONBINI_CRL_SOURCES": ",".join(settings.KONBINI_CRL_SOURCES),
         "KONBINI_SIGNING_DIR": str(settings.KONBINI_SIGNING_DIR),
         "KONBINI_DOCUMENT_KEYS": settings.KONBINI_DOCUMENT_KEYS,
         "MY_NUMBER_KEYS": django_settings.MY_NUMBER_KEYS,
