@@ -23,6 +23,7 @@ from simulators.jpki import (
     JST,
     crl_load,
     other_ca_load_or_create,
+    smartphone_ca_load_or_create,
     test_ca_load_or_create,
 )
 
@@ -39,6 +40,7 @@ def issued(tmp_path_factory: pytest.TempPathFactory) -> tuple[World, Path, Path]
         cards=planted,
         cards_dir=cards_dir,
         ca=test_ca_load_or_create(pki_dir=pki),
+        smartphone_ca=smartphone_ca_load_or_create(pki_dir=pki),
         other_ca=other_ca_load_or_create(pki_dir=pki),
     )
     return world, pki, cards_dir
