@@ -70,7 +70,7 @@ class Command(BaseCommand):
             "--credential",
             choices=sorted(CREDENTIAL_LABELS),
             help="本人確認に使うもの: card(マイナンバーカード)または smartphone(スマートフォン)。"
-            "省略すると、対話時は選択を求め、それ以外はカードファイルのとおり",
+            "省略すると、--type も --pin もない対話時は選択を求め、それ以外はカードファイルのとおり",
         )
         parser.add_argument("--pin", help="暗証番号(4桁)。省略すると入力を求めます")
         parser.add_argument("--type", choices=sorted(TYPE_LABELS), help="証明書の種類")
@@ -235,7 +235,8 @@ class Command(BaseCommand):
         card_path = Path(options["card"])
         card = self._load_card(card_path)
         interactive = options["type"] is None
-        self._choose_credential(card, options["credential"], interactive)
+        # Asked like the machine's first screen only when the person answers everything else too.
+        self._choose_credential(card, options["credential"], interactive and options["pin"] is None)
         key = self._unlock(card_path, card, options["pin"])
 
         session_id: str | None = None
