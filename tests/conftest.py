@@ -5,8 +5,15 @@ from __future__ import annotations
 import copy
 import os
 import uuid
+from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
+from django.conf import settings as django_settings
+from django.core.management import call_command
+from django.db import connections, transaction
+from django.test import TransactionTestCase
+
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -42,3 +49,77 @@ def _own_cache_keys(settings) -> None:
     caches = copy.deepcopy(settings.CACHES)
     caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
     settings.CACHES = caches
+
+
+def auditor_role() -> str:
+    """The auditors' read-only role of this run (tests/isolation.py names it)."""
+    return urlsplit(os.environ["DATABASE_AUDITOR_URL"]).username or ""
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(request, django_test_environment, django_db_blocker, django_db_modify_db_settings):
+    """The test database as production has it: created and migrated by the owner, then
+    ``setup_roles``; the tests' ``default`` connection is the application's role (SPEC §6)."""
+    from django.test.utils import setup_databases, teardown_databases
+
+    owner, verbosity = django_settings.OWNER_DB_ALIAS, request.config.option.verbose
+    creator = owner if connections["default"].vendor == "postgresql" else "default"
+    with django_db_blocker.unblock():
+        config = setup_databases(verbosity=verbosity, interactive=False, aliases={creator}, serialized_aliases=set())
+        user = connections[creator].settings_dict
+        for alias in connections:
+            if alias != creator:
+                connections[alias].creation.set_as_test_mirror(user)
+        if creator == owner:
+            call_command(
+                "setup_roles",
+                app_role=connections["default"].settings_dict["USER"],
+                auditor_role=auditor_role(),
+                verbosity=0,
+            )
+    yield
+    with django_db_blocker.unblock():
+        for alias in connections:
+            connections[alias].close()
+        teardown_databases(config, verbosity=verbosity)
+
+
+def _flush_as_owner(self: TransactionTestCase) -> None:
+    """Empty the database after a transactional test through the owner's connection, with the
+    audit log's triggers off for that one transaction: the application's role may not TRUNCATE
+    the log (nor anything else), and no setting lets it."""
+    owner = django_settings.OWNER_DB_ALIAS
+    connection = connections[owner]
+    type(self)._remove_databases_failures()  # the owner's connection, even for a test that may not use it
+    try:
+        if connection.vendor != "postgresql":
+            for alias in self._databases_names(include_mirrors=False):
+                call_command("flush", verbosity=0, interactive=False, database=alias)
+            return
+        from audit.database_roles import audit_tables
+
+        tables = sorted(audit_tables())
+        with transaction.atomic(using=owner), connection.cursor() as cursor:
+            for table in tables:
+                cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+            call_command(
+                "flush",
+                verbosity=0,
+                interactive=False,
+                database=owner,
+                reset_sequences=False,
+                allow_cascade=self.available_apps is not None,
+                inhibit_post_migrate=self.available_apps is not None,
+            )
+            for table in tables:
+                cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+    finally:
+        type(self)._add_databases_failures()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _transactional_tests_flushed_as_owner() -> Iterator[None]:
+    original = TransactionTestCase._fixture_teardown
+    TransactionTestCase._fixture_teardown = _flush_as_owner  # type: ignore[method-assign]
+    yield
+    TransactionTestCase._fixture_teardown = original  # type: ignore[method-assign]
