@@ -73,7 +73,9 @@ def roles_setup(*, app_role: str, auditor_role: str) -> list[Grant]:
     exactly the plan, in one transaction on the owner's connection. Returns the plan applied."""
     connection = owner_connection()
     if connection.vendor != "postgresql":
-        raise RoleSetupError(gettext("setup_roles には PostgreSQL が必要です(SQLite にはロールがありません)。"))
+        raise RoleSetupError(
+            gettext("setup_roles には PostgreSQL が必要です(SQLite にはロールがありません)。")
+        )
     if app_role == auditor_role:
         raise RoleSetupError(gettext("アプリケーションのロールと監査のロールは別のロールにしてください。"))
     qn = connection.ops.quote_name
@@ -102,7 +104,9 @@ def _role_check_or_create(cursor, *, role: str, owner: str, qn) -> None:  # type
         raise RoleSetupError(
             gettext("%(role)s は所有者のロールです。別のロールを指定してください。") % {"role": role}
         )
-    cursor.execute("SELECT rolsuper, pg_has_role(%s, %s, 'MEMBER') FROM pg_roles WHERE rolname = %s", [role, owner, role])
+    cursor.execute(
+        "SELECT rolsuper, pg_has_role(%s, %s, 'MEMBER') FROM pg_roles WHERE rolname = %s", [role, owner, role]
+    )
     row = cursor.fetchone()
     if row is None:
         cursor.execute(f"CREATE ROLE {qn(role)} LOGIN")

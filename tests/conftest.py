@@ -11,9 +11,8 @@ from urllib.parse import urlsplit
 import pytest
 from django.conf import settings as django_settings
 from django.core.management import call_command
-from django.db import connections, transaction
+from django.db import connections
 from django.test import TransactionTestCase
-
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -65,7 +64,9 @@ def django_db_setup(request, django_test_environment, django_db_blocker, django_
     owner, verbosity = django_settings.OWNER_DB_ALIAS, request.config.option.verbose
     creator = owner if connections["default"].vendor == "postgresql" else "default"
     with django_db_blocker.unblock():
-        config = setup_databases(verbosity=verbosity, interactive=False, aliases={creator}, serialized_aliases=set())
+        config = setup_databases(
+            verbosity=verbosity, interactive=False, aliases={creator}, serialized_aliases=set()
+        )
         user = connections[creator].settings_dict
         for alias in connections:
             if alias != creator:
@@ -85,41 +86,44 @@ def django_db_setup(request, django_test_environment, django_db_blocker, django_
 
 
 def _flush_as_owner(self: TransactionTestCase) -> None:
-    """Empty the database after a transactional test through the owner's connection, with the
-    audit log's triggers off for that one transaction: the application's role may not TRUNCATE
-    the log (nor anything else), and no setting lets it."""
-    owner = django_settings.OWNER_DB_ALIAS
-    connection = connections[owner]
-    type(self)._remove_databases_failures()  # the owner's connection, even for a test that may not use it
-    try:
-        if connection.vendor != "postgresql":
-            for alias in self._databases_names(include_mirrors=False):
-                call_command("flush", verbosity=0, interactive=False, database=alias)
-            return
-        from audit.database_roles import audit_tables
+    """Empty the database after a transactional test as the owner, with the audit log's triggers
+    off for that one transaction: the application's role may not TRUNCATE the log (nor anything
+    else), and no setting lets it. A connection of its own, which Django's guard against a test
+    using an alias it did not declare leaves alone; then, as Django's flush does, post_migrate
+    (content types, permissions) through the application's connection."""
+    from django.core.management.color import no_style
+    from django.core.management.sql import emit_post_migrate_signal
 
-        tables = sorted(audit_tables())
-        with transaction.atomic(using=owner), connection.cursor() as cursor:
-            for table in tables:
+    from audit.database_roles import audit_tables
+
+    if connections["default"].vendor != "postgresql":
+        _django_fixture_teardown(self)
+        return
+    flusher = connections.create_connection(django_settings.OWNER_DB_ALIAS)
+    flusher.alias = "owner-flush"
+    try:
+        tables = flusher.introspection.django_table_names(only_existing=True, include_views=False)
+        statements = flusher.ops.sql_flush(no_style(), tables, allow_cascade=self.available_apps is not None)
+        flusher.set_autocommit(False)
+        with flusher.cursor() as cursor:
+            for table in sorted(audit_tables()):
                 cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
-            call_command(
-                "flush",
-                verbosity=0,
-                interactive=False,
-                database=owner,
-                reset_sequences=False,
-                allow_cascade=self.available_apps is not None,
-                inhibit_post_migrate=self.available_apps is not None,
-            )
-            for table in tables:
+            for statement in statements:
+                cursor.execute(statement)
+            for table in sorted(audit_tables()):
                 cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+        flusher.commit()
     finally:
-        type(self)._add_databases_failures()
+        flusher.close()
+    if self.available_apps is None:
+        emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
+
+
+_django_fixture_teardown = TransactionTestCase._fixture_teardown
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _transactional_tests_flushed_as_owner() -> Iterator[None]:
-    original = TransactionTestCase._fixture_teardown
     TransactionTestCase._fixture_teardown = _flush_as_owner  # type: ignore[method-assign]
     yield
-    TransactionTestCase._fixture_teardown = original  # type: ignore[method-assign]
+    TransactionTestCase._fixture_teardown = _django_fixture_teardown  # type: ignore[method-assign]

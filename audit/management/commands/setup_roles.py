@@ -27,6 +27,4 @@ class Command(BaseCommand):
             plan = roles_setup(app_role=options["app_role"], auditor_role=options["auditor_role"])
         except RoleSetupError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(
-            gettext("ロールの権限を設定しました(%(count)s 件の付与)。") % {"count": len(plan)}
-        )
+        self.stdout.write(gettext("ロールの権限を設定しました(%(count)s 件の付与)。") % {"count": len(plan)})
