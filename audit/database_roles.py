@@ -10,13 +10,14 @@ added tables, leaves exactly these rights. PostgreSQL only: SQLite has no roles.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.apps import apps
 from django.conf import settings
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.utils import CursorWrapper
 from django.utils.translation import gettext
 
 from audit.models import AuditChainHead, AuditPending, AuditVerificationRun
@@ -99,7 +100,7 @@ def roles_setup(*, app_role: str, auditor_role: str) -> list[Grant]:
     return plan
 
 
-def _role_check_or_create(cursor, *, role: str, owner: str, qn) -> None:  # type: ignore[no-untyped-def]
+def _role_check_or_create(cursor: CursorWrapper, *, role: str, owner: str, qn: Callable[[str], str]) -> None:
     if role == owner:
         raise RoleSetupError(
             gettext("%(role)s は所有者のロールです。別のロールを指定してください。") % {"role": role}

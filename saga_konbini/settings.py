@@ -155,8 +155,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # roles) both aliases are the same connection settings.
 OWNER_DB_ALIAS = "owner"
 _owner_url = env_str("DATABASE_OWNER_URL", "")
+DATABASE_OWNER_SEPARATE = bool(_owner_url)
 DATABASES[OWNER_DB_ALIAS] = (
-    dj_database_url.parse(_owner_url, conn_max_age=0) if _owner_url else dict(DATABASES["default"])
+    dj_database_url.parse(_owner_url, conn_max_age=0) if _owner_url else DATABASES["default"].copy()
 )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

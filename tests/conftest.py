@@ -65,12 +65,12 @@ def django_db_setup(request, django_test_environment, django_db_blocker, django_
     creator = owner if connections["default"].vendor == "postgresql" else "default"
     with django_db_blocker.unblock():
         config = setup_databases(
-            verbosity=verbosity, interactive=False, aliases={creator}, serialized_aliases=set()
+            verbosity=verbosity, interactive=False, aliases={creator: None}, serialized_aliases=set()
         )
-        user = connections[creator].settings_dict
+        created = connections[creator].settings_dict
         for alias in connections:
             if alias != creator:
-                connections[alias].creation.set_as_test_mirror(user)
+                connections[alias].creation.set_as_test_mirror(created)
         if creator == owner:
             call_command(
                 "setup_roles",
@@ -119,11 +119,12 @@ def _flush_as_owner(self: TransactionTestCase) -> None:
         emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
 
 
-_django_fixture_teardown = TransactionTestCase._fixture_teardown
+# Django's own (django-stubs does not describe this private method, hence getattr/setattr).
+_django_fixture_teardown = getattr(TransactionTestCase, "_fixture_teardown")  # noqa: B009
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _transactional_tests_flushed_as_owner() -> Iterator[None]:
-    TransactionTestCase._fixture_teardown = _flush_as_owner  # type: ignore[method-assign]
+    setattr(TransactionTestCase, "_fixture_teardown", _flush_as_owner)  # noqa: B010
     yield
-    TransactionTestCase._fixture_teardown = _django_fixture_teardown  # type: ignore[method-assign]
+    setattr(TransactionTestCase, "_fixture_teardown", _django_fixture_teardown)  # noqa: B010

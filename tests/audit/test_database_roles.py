@@ -4,6 +4,7 @@ try. The auditors' role reads and verifies, and writes nothing."""
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
@@ -120,7 +121,7 @@ def test_setup_roles_is_idempotent_and_grants_exactly_the_plan():
 @AS_OWNER
 def test_setup_roles_refuses_the_owner_as_the_application_role():
     owner = connections["owner"].settings_dict["USER"]
-    with pytest.raises(CommandError, match="所有者|スーパーユーザー"):
+    with pytest.raises(CommandError, match="所有者のロールです"):
         call_command("setup_roles", app_role=owner, auditor_role=auditor_role())
 
 
@@ -185,3 +186,15 @@ def _env_for_auditor(settings, tmp_path: Path) -> dict[str, str]:
         SAGA_ENV="development",
     )
     return env
+
+
+@pytest.mark.django_db
+def test_the_deploy_check_passes_as_the_application_role_and_warns_when_the_urls_name_the_owner(settings):
+    from audit.checks import application_role_is_not_the_owner, application_role_owns_nothing
+
+    assert application_role_owns_nothing(None, databases=["default"]) == []
+    databases = copy.deepcopy(settings.DATABASES)
+    databases["default"]["USER"] = databases["owner"]["USER"]
+    settings.DATABASES, settings.DATABASE_OWNER_SEPARATE = databases, True
+
+    assert [warning.id for warning in application_role_is_not_the_owner(None)] == ["audit.W001"]
