@@ -20,7 +20,7 @@ from residents.models import CardLink, Household, Resident, SealRegistration, Ta
 from sync import bulk, services
 from sync.models import QuarantinedRecord
 from sync.services import sync_run
-from sync.validation import Clean, validate_tax_payment
+from sync.validation import ENTITY_ORDER, Clean, validate_tax_payment
 from tests.sync import feedutil as fu
 
 pytestmark = pytest.mark.django_db
@@ -147,6 +147,11 @@ def test_a_row_refused_mid_stream_falls_back_to_the_chunked_path_and_is_quaranti
     assert _foreign_keys() == before
 
 
+def _city_in_entity_order() -> list[dict[str, Any]]:
+    """Each entity's lines together, parents first: the order the streamed initial load needs."""
+    return sorted(_city(), key=lambda line: ENTITY_ORDER.index(line["entity"]))
+
+
 def _foreign_key_oids() -> set[int]:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -161,7 +166,7 @@ def test_as_the_application_role_the_initial_load_keeps_the_foreign_keys(setting
     initial load keeps the deferred per-row checks and leaves the constraints untouched."""
     before = _foreign_key_oids()
     assert not bulk.tables_owned(MIRROR)
-    fu.write_batch(Path(settings.SYNC_INBOX_DIR), 1, _city(), kind="full")
+    fu.write_batch(Path(settings.SYNC_INBOX_DIR), 1, _city_in_entity_order(), kind="full")
 
     assert sync_run().applied[0].records_quarantined == 0
 
@@ -173,7 +178,7 @@ def test_as_the_application_role_the_initial_load_keeps_the_foreign_keys(setting
 def test_as_the_owner_the_initial_load_checks_the_foreign_keys_once(settings, tmp_path):
     """What an operator runs once to fill the mirror fast: ``sync_run`` with the owner's URL."""
     before, definitions = _foreign_key_oids(), _foreign_keys()
-    fu.write_batch(Path(settings.SYNC_INBOX_DIR), 1, _city(), kind="full")
+    fu.write_batch(Path(settings.SYNC_INBOX_DIR), 1, _city_in_entity_order(), kind="full")
     owner = urlsplit(os.environ["DATABASE_OWNER_URL"])._replace(path="/" + connection.settings_dict["NAME"])
     env = {
         **{key: value for key, value in os.environ.items() if key != "DATABASE_OWNER_URL"},
