@@ -87,7 +87,9 @@ def roles_setup(*, app_role: str, auditor_role: str) -> list[Grant]:
             _role_check_or_create(cursor, role=role, owner=owner, qn=qn)
         tables = connection.introspection.table_names(cursor)
         roles = f"{qn(app_role)}, {qn(auditor_role)}"
-        cursor.execute(f"GRANT CONNECT, TEMPORARY ON DATABASE {qn(database)} TO {roles}")
+        cursor.execute(f"GRANT CONNECT ON DATABASE {qn(database)} TO {roles}")
+        # The feed's upserts stage rows in a temporary table (sync/services.py).
+        cursor.execute(f"GRANT TEMPORARY ON DATABASE {qn(database)} TO {qn(app_role)}")
         cursor.execute(f"GRANT USAGE ON SCHEMA public TO {roles}")
         cursor.execute(f"REVOKE CREATE ON SCHEMA public FROM {roles}")
         cursor.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {roles}")
