@@ -6,6 +6,7 @@ web and worker processes connect through DATABASE_URL as a role that owns nothin
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -23,14 +24,20 @@ def _owner_warning(detail: str) -> Warning:
     )
 
 
+def one_role(default: Mapping[str, Any], owner: Mapping[str, Any]) -> bool:
+    """Whether two connection settings reach the same database as the same role."""
+    return bool(default.get("USER")) and all(
+        default.get(key) == owner.get(key) for key in ("USER", "HOST", "PORT", "NAME")
+    )
+
+
 @register(Tags.security, deploy=True)
 def application_role_is_not_the_owner(app_configs: Any, **kwargs: Any) -> list[Warning]:
     # Configuration only: both URLs set, naming the same role.
     default, owner = settings.DATABASES["default"], settings.DATABASES[settings.OWNER_DB_ALIAS]
     if default["ENGINE"] != "django.db.backends.postgresql" or not settings.DATABASE_OWNER_SEPARATE:
         return []
-    same_role = default.get("USER") and default.get("USER") == owner.get("USER")
-    if same_role and default.get("HOST") == owner.get("HOST") and default.get("NAME") == owner.get("NAME"):
+    if one_role(default, owner):
         return [_owner_warning("DATABASE_OWNER_URL names the same role")]
     return []
 

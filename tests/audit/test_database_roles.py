@@ -4,7 +4,6 @@ try. The auditors' role reads and verifies, and writes nothing."""
 
 from __future__ import annotations
 
-import copy
 import os
 import subprocess
 import sys
@@ -189,12 +188,11 @@ def _env_for_auditor(settings, tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.mark.django_db
-def test_the_deploy_check_passes_as_the_application_role_and_warns_when_the_urls_name_the_owner(settings):
-    from audit.checks import application_role_is_not_the_owner, application_role_owns_nothing
+def test_the_deploy_checks_pass_as_the_application_role_and_know_the_owner_again():
+    from audit.checks import application_role_is_not_the_owner, application_role_owns_nothing, one_role
 
     assert application_role_owns_nothing(None, databases=["default"]) == []
-    databases = copy.deepcopy(settings.DATABASES)
-    databases["default"]["USER"] = databases["owner"]["USER"]
-    settings.DATABASES, settings.DATABASE_OWNER_SEPARATE = databases, True
-
-    assert [warning.id for warning in application_role_is_not_the_owner(None)] == ["audit.W001"]
+    assert application_role_is_not_the_owner(None) == []
+    owner = connections["owner"].settings_dict
+    assert not one_role(connection.settings_dict, owner)
+    assert one_role({**connection.settings_dict, "USER": owner["USER"]}, owner)
