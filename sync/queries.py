@@ -79,3 +79,13 @@ def column_types(cursor: Any, *, table: str) -> dict[str, int]:
         [table],
     )
     return {name: int(oid) for name, oid in cursor.fetchall()}
+
+
+def tables_owned(cursor: Any, *, tables: Sequence[str]) -> bool:
+    """Whether the connection's role may act as the owner of every one of ``tables``."""
+    cursor.execute(
+        "SELECT bool_and(pg_has_role(relowner, 'USAGE')) FROM pg_class WHERE oid = ANY(%s::regclass[])",
+        [list(tables)],
+    )
+    (owned,) = cursor.fetchone()
+    return bool(owned)

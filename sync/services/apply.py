@@ -44,6 +44,7 @@ from sync.services.bulk import (
     column_types,
     foreign_keys_checked_once,
     garbage_collector_paused,
+    tables_owned,
     upsert,
 )
 from sync.services.quarantine import (
@@ -143,7 +144,7 @@ class _BatchApplier:
         self.empty: dict[str, bool] = {}
         self.direct_ok = True
         self.all_household_ids: dict[str, int] | None = None
-        # The initial load streams each group through one COPY (sync/bulk.py CopyStream).
+        # The initial load streams each group through one COPY (bulk.py CopyStream).
         self.streaming = False
         self.stream: CopyStream | None = None
 
@@ -723,12 +724,14 @@ def _record_data(clean: Clean) -> dict[str, Any]:
 
 
 def _initial_load_speedups(manifest: Manifest) -> contextlib.AbstractContextManager[None]:
-    """A full batch into an empty mirror (the initial load) checks its foreign keys once, at the end."""
+    """A full batch into an empty mirror (the initial load) checks its foreign keys once, at the end,
+    when the connection may alter the mirror's tables (``tables_owned``: the owner, not the app)."""
     models = list(_MODELS.values())
     if (
         manifest.kind == Batch.Kind.FULL
         and connection.vendor == "postgresql"
         and not any(model._default_manager.exists() for model in models)
+        and tables_owned(models)
     ):
         return foreign_keys_checked_once(models)
     return contextlib.nullcontext()
