@@ -229,7 +229,8 @@ def _in_process_seconds(*, holder: Holder, cert_type: str, rounds: int) -> float
     from django.utils import timezone
 
     from audit.services import Actor
-    from certificates.services import IssueRequest, certificate_issue, issuance_void
+    from certificates.lifecycle import issuance_void
+    from certificates.services import IssueRequest, certificate_issue
     from residents.models import CardLink, Resident
 
     resident = Resident.objects.get(pk=holder.resident_id)

@@ -33,6 +33,7 @@ from audit.request_context import staff_request_context
 from audit.services import Actor
 from certificates import reports
 from certificates.eligibility import japan_today
+from certificates.lifecycle import issuance_void
 from certificates.models import Fee, IssuanceRecord, IssuanceStop, IssuedCertificateNumber
 from certificates.services import (
     fee_delete,
@@ -40,7 +41,6 @@ from certificates.services import (
     fee_save,
     issuance_stop_create,
     issuance_stop_lift,
-    issuance_void,
 )
 from kiosk_api.models import KioskIssuance, Terminal
 from residents.models import Resident

@@ -36,17 +36,9 @@ from certificates.numbers import certificate_numbers_allocate
 from certificates.rendering import RenderCopy, read_verification_payloads, render_certificate_pdf
 from certificates.signing import check_code_compute, payload_sign, payload_verify, pdf_sign
 from residents.models import CardLink, Resident
-from saga_konbini.roles import VOID_PERMISSION, actor_permission_require
+from saga_konbini.roles import actor_permission_require
 
 JUMINHYO_SCOPES = ("all", "selected")
-
-
-class IssuanceStateError(Exception):
-    """The issuance is not in a state that allows the requested change (e.g. printing a voided one)."""
-
-    def __init__(self, message: str, *, status: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -425,67 +417,6 @@ def certificate_issue(
             request_id=request_id,
         )
         raise
-
-
-# --- after issue ---------------------------------------------------------------------------------
-
-
-def issuance_mark_printed(*, issuance_id: int, actor: Actor) -> IssuanceRecord:
-    """The kiosk printed the copies: the fee is due. Repeating it changes nothing."""
-    # No savepoint inside a caller's transaction (two round trips on every kiosk completion), so
-    # nothing is raised inside the block: a caller may catch the state error and go on.
-    with transaction.atomic(savepoint=False):
-        # Locked: a concurrent void and print of the same issuance must not both win.
-        issuance = IssuanceRecord.objects.select_for_update().get(pk=issuance_id)
-        if issuance.status == IssuanceRecord.Status.ISSUED:
-            issuance.status = IssuanceRecord.Status.PRINTED
-            issuance.completed_at = timezone.now()
-            issuance.save(update_fields=["status", "completed_at"])
-            _audit_issuance_change(issuance, action="certificate.printed", actor=actor)
-    if issuance.status != IssuanceRecord.Status.PRINTED:
-        raise IssuanceStateError("取り消された交付は印刷完了にできません。", status=issuance.status)
-    return issuance
-
-
-def issuance_void(*, issuance_id: int, reason: str, actor: Actor) -> IssuanceRecord:
-    """Void an issuance (print failed, or a clerk's decision): no fee is due and /verify/ answers
-    無効 for its numbers. Voiding a voided issuance changes nothing.
-
-    A staff actor needs the void permission (係長); a kiosk terminal voids its own failed prints (the
-    kiosk API checks that the issuance is the terminal's). Otherwise ``PermissionDenied``, audited."""
-    actor_permission_require(
-        actor=actor, permission=VOID_PERMISSION, action="certificate.voided", terminals=True
-    )
-    reason = reason.strip()
-    if not reason:
-        raise ValueError("取消理由を入力してください。")
-    with transaction.atomic(savepoint=False):  # as issuance_mark_printed
-        issuance = IssuanceRecord.objects.select_for_update().get(pk=issuance_id)
-        if issuance.status == IssuanceRecord.Status.VOIDED:
-            return issuance
-        now = timezone.now()
-        issuance.status = IssuanceRecord.Status.VOIDED
-        issuance.void_reason = reason[:200]
-        issuance.voided_at = now
-        issuance.voided_by = actor.label[:200]
-        issuance.completed_at = issuance.completed_at or now
-        issuance.save(update_fields=["status", "void_reason", "voided_at", "voided_by", "completed_at"])
-        _audit_issuance_change(issuance, action="certificate.voided", actor=actor)
-        return issuance
-
-
-def _audit_issuance_change(issuance: IssuanceRecord, *, action: str, actor: Actor) -> None:
-    audit_record(
-        actor=actor,
-        action=action,
-        resident_ids=issuance.printed_resident_ids,
-        certificate_numbers=_numbers_of(issuance),
-        payload={"issuance_id": issuance.pk},
-    )
-
-
-def _numbers_of(issuance: IssuanceRecord) -> list[str]:
-    return list(issuance.numbers.order_by("copy_index").values_list("number", flat=True))
 
 
 def _user_of(actor: Actor) -> Any:

@@ -422,7 +422,13 @@ class IssuanceCompleteApi(KioskApiView):
         request=InputSerializer,
         responses={
             200: OutputSerializer,
-            **_errors("SESSION_NOT_FOUND", "SESSION_EXPIRED", "SESSION_NOT_AUTHENTICATED", "INVALID_REQUEST"),
+            **_errors(
+                "SESSION_NOT_FOUND",
+                "SESSION_EXPIRED",
+                "SESSION_NOT_AUTHENTICATED",
+                "INVALID_REQUEST",
+                "ISSUANCE_VOIDED",
+            ),
         },
     )
     def post(self, request: Request, issuance_id: str) -> Response:
@@ -430,12 +436,12 @@ class IssuanceCompleteApi(KioskApiView):
         if not serializer.is_valid():
             services.issuance_require(ctx=self.call_context(request), issuance_id=issuance_id)
             raise ValidationError(serializer.errors)
-        record = services.issuance_complete(
+        status = services.issuance_complete(
             ctx=self.call_context(request),
             issuance_id=issuance_id,
             outcome=serializer.validated_data["outcome"],
         )
-        return Response(self.OutputSerializer({"status": record.status}).data)
+        return Response(self.OutputSerializer({"status": status}).data)
 
 
 class SessionEndApi(KioskApiView):

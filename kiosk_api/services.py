@@ -31,12 +31,15 @@ from audit.selectors import access_history_for_resident
 from audit.services import Actor, audit_record
 from certificates.eligibility import Offer, offers_for_holder
 from certificates.errors import CertificateRefused
-from certificates.services import (
-    IssueRequest,
-    certificate_issue,
+from certificates.lifecycle import (
+    PRINT_FAILED,
+    IssuanceStateError,
     issuance_mark_printed,
     issuance_void,
+    voided_by_print_failure,
 )
+from certificates.models import IssuanceRecord
+from certificates.services import IssueRequest, certificate_issue
 from kiosk_api import door, pki
 from kiosk_api.auth import token_hash
 from kiosk_api.crl import crl_card_revoked
@@ -57,6 +60,8 @@ _SESSIONS = ModelRows(KioskSession)
 _ISSUANCES = ModelRows(KioskIssuance)
 _CARD_LINKS = ModelRows(CardLink)
 _RESIDENTS = ModelRows(Resident)
+_RECORDS = ModelRows(IssuanceRecord)
+_ISSUED = IssuanceRecord.Status.ISSUED
 _LONG_DIGITS = re.compile(r"\d{12,}")
 
 
@@ -408,25 +413,28 @@ def _uuid_or_none(value: str) -> str | None:
         return None
 
 
+def _unprinted(**kiosk_filter: Any) -> Any:
+    """The kiosk issuances (filtered by ``kiosk_filter``) whose issuance still waits for its print."""
+    return KioskIssuance.objects.filter(
+        issuance_record_id__in=IssuanceRecord.objects.filter(status=_ISSUED).values("pk"), **kiosk_filter
+    )
+
+
 def _session_abandon(*, session_id: uuid.UUID, ctx: CallContext, reason: str) -> int:
-    """Void every issuance of the session still waiting for its print, and drop its document."""
+    """Void every issuance of the session still waiting for its print (its document goes with it)."""
     abandoned = 0
-    for record_id in KioskIssuance.objects.filter(
-        session_id=session_id, status=KioskIssuance.Status.ISSUED
-    ).values_list("pk", flat=True):
+    for record in _unprinted(session_id=session_id):
         with transaction.atomic():
-            record = KioskIssuance.objects.select_for_update().get(pk=record_id)
-            if record.status != KioskIssuance.Status.ISSUED:
-                continue  # completed meanwhile by another process
-            _issuance_close(record=record, ctx=ctx, outcome=KioskIssuance.Status.VOIDED, void_reason=reason)
-            abandoned += 1
+            if _issuance_close(record=record, ctx=ctx, printed=False, void_reason=reason):
+                abandoned += 1
     return abandoned
 
 
 # The live session to end, and whether it left anything unprinted, in one statement.
 _SESSION_TO_END_SQL = (
     "SELECT s.resident_id, EXISTS ("  # noqa: S608 - the models' own table names
-    f" SELECT 1 FROM {KioskIssuance._meta.db_table} i WHERE i.session_id = s.id AND i.status = %s"
+    f" SELECT 1 FROM {KioskIssuance._meta.db_table} i JOIN {IssuanceRecord._meta.db_table} r"
+    " ON r.id = i.issuance_record_id WHERE i.session_id = s.id AND r.status = %s"
     f") FROM {KioskSession._meta.db_table} s WHERE s.id = %s AND s.terminal_id = %s AND s.ended_at IS NULL"
 )
 
@@ -439,7 +447,7 @@ def session_end(*, ctx: CallContext, session_id: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             _SESSION_TO_END_SQL,
-            [KioskIssuance.Status.ISSUED.value, _SESSIONS.prep("id", uuid.UUID(session_pk)), ctx.terminal.pk],
+            [_ISSUED.value, _SESSIONS.prep("id", uuid.UUID(session_pk)), ctx.terminal.pk],
         )
         found = cursor.fetchone()
     if found is None:
@@ -460,20 +468,16 @@ def session_end(*, ctx: CallContext, session_id: str) -> None:
 def session_sweep(*, now: datetime, actor: Actor) -> int:
     """Abandon expired sessions' unprinted issuances (periodic; idempotent). Returns how many."""
     count = 0
-    expired = (
-        KioskSession.objects.filter(
-            # Idle too long, or kept alive past the absolute lifetime by calls: both are over.
-            Q(expires_at__lte=now) | Q(created_at__lte=now - _session_max_lifetime()),
-            issuances__status=KioskIssuance.Status.ISSUED,
-        )
-        .select_related("terminal")
-        .distinct()
-    )
+    expired = KioskSession.objects.filter(
+        # Idle too long, or kept alive past the absolute lifetime by calls: both are over.
+        Q(expires_at__lte=now) | Q(created_at__lte=now - _session_max_lifetime()),
+        pk__in=_unprinted().values("session_id"),
+    ).select_related("terminal")
     for session in expired:
         ctx = CallContext(terminal=session.terminal, now=now, source="sweep", acting=actor)
         count += _session_abandon(session_id=session.pk, ctx=ctx, reason="session_expired")
     # Belt and braces: no document outlives its issuance's completion.
-    StoredDocument.objects.filter(issuance__completed_at__isnull=False).delete()
+    StoredDocument.objects.exclude(issuance__in=_unprinted()).delete()
     return count
 
 
@@ -663,9 +667,9 @@ def _issue_request(
 # The idempotency row in one statement. A second request with the same key waits on the unique
 # index until the first one's transaction ends, then inserts nothing and reads the first's row.
 _ISSUANCE_CLAIM_SQL = (
-    "INSERT INTO {table} (terminal_id, session_id, idempotency_key, request_fingerprint, status,"
+    "INSERT INTO {table} (terminal_id, session_id, idempotency_key, request_fingerprint,"
     " refusal_code, certificate_numbers, fee_total, sha256, subject_resident_ids, created_at)"
-    " VALUES (%s, %s, %s, %s, %s, '', %s, 0, '', %s, %s)"
+    " VALUES (%s, %s, %s, %s, '', %s, 0, '', %s, %s)"
     " ON CONFLICT (terminal_id, idempotency_key) DO NOTHING RETURNING {columns}"
 )
 _ISSUANCE_BY_KEY_SQL = "SELECT {columns} FROM {table} WHERE terminal_id = %s AND idempotency_key = %s"
@@ -682,9 +686,6 @@ def _issuance_claim(
             _ISSUANCES.prep("session", session.pk),
             idempotency_key,
             fingerprint,
-            # Until the issuance succeeds in this same transaction; nobody sees the row before
-            # the commit, so it is never seen half-done.
-            KioskIssuance.Status.REFUSED.value,
             _ISSUANCES.prep("certificate_numbers", []),
             _ISSUANCES.prep("subject_resident_ids", []),
             _ISSUANCES.prep("created_at", ctx.now),
@@ -695,7 +696,7 @@ def _issuance_claim(
 def _replay(*, existing: KioskIssuance, fingerprint: str) -> KioskIssuance:
     if existing.request_fingerprint != fingerprint:
         raise KioskError("IDEMPOTENCY_KEY_REUSED", reason="idempotency_key_reused")
-    if existing.status == KioskIssuance.Status.REFUSED:
+    if existing.refusal_code:
         raise KioskError(existing.refusal_code, reason="replayed_refusal")
     return existing
 
@@ -808,7 +809,6 @@ def _issuance_perform(
             },
         )
         return KioskError("NOT_AVAILABLE_AT_KIOSK", reason="subject_mismatch")
-    record.status = KioskIssuance.Status.ISSUED
     record.issuance_record_id = issued.issuance.pk
     record.certificate_numbers = list(issued.certificate_numbers)
     record.fee_total = issued.fee_total
@@ -816,7 +816,6 @@ def _issuance_perform(
     record.subject_resident_ids = sorted(subjects)
     record.save(
         update_fields=[
-            "status",
             "issuance_record_id",
             "certificate_numbers",
             "fee_total",
@@ -854,45 +853,35 @@ def _issuance_pk(issuance_id: int | str) -> int:
     return pk
 
 
+# The terminal's issued request with its issuance's state (a refused request has no issuance to
+# show), and its stored document's (key id, ciphertext) if it still has one.
 _ISSUANCE_FOR_TERMINAL_SQL = (
-    "SELECT {columns} FROM {table} WHERE id = %s AND terminal_id = %s AND status <> %s"
-)
-_ISSUANCE_FOR_TERMINAL_LOCKED_SQL = _ISSUANCE_FOR_TERMINAL_SQL + " FOR UPDATE"
-
-
-def _issuance_for_terminal(*, ctx: CallContext, issuance_id: int | str, lock: bool = False) -> KioskIssuance:
-    pk = _issuance_pk(issuance_id)
-    # Fixed SQL: every completion passes here twice. A refused request has no issuance to show.
-    record = _ISSUANCES.one(
-        _ISSUANCE_FOR_TERMINAL_LOCKED_SQL
-        if lock and connection.features.has_select_for_update
-        else _ISSUANCE_FOR_TERMINAL_SQL,
-        [pk, ctx.terminal.pk, KioskIssuance.Status.REFUSED.value],
-    )
-    if record is None:
-        raise KioskError("SESSION_NOT_FOUND", reason="issuance_not_found")
-    return record
-
-
-_ISSUANCE_WITH_DOCUMENT_SQL = (
-    "SELECT {qualified_columns}, d.key_id, d.ciphertext FROM {table}"  # noqa: S608 - the models' tables
+    "SELECT {qualified_columns}, r.status, r.void_reason, d.key_id, d.ciphertext FROM {table}"  # noqa: S608
+    f" JOIN {IssuanceRecord._meta.db_table} r ON r.id = {{table}}.issuance_record_id"
     f" LEFT JOIN {StoredDocument._meta.db_table} d ON d.issuance_id = {{table}}.id"
-    " WHERE {table}.id = %s AND {table}.terminal_id = %s AND {table}.status <> %s"
+    " WHERE {table}.id = %s AND {table}.terminal_id = %s"
 )
 
 
-def _issuance_with_document(
-    *, ctx: CallContext, issuance_id: int | str
-) -> tuple[KioskIssuance, tuple[str, bytes] | None]:
-    """As ``_issuance_for_terminal``, with its stored document's (key id, ciphertext) if it has one."""
+@dataclass(frozen=True)
+class HeldIssuance:
+    """A kiosk's issued request as the kiosk sees it: its issuance's one state and its document."""
+
+    request: KioskIssuance
+    state: IssuanceRecord  # status and void_reason only
+    document: tuple[str, bytes] | None  # (key id, ciphertext) while it waits for its print
+
+
+def _issuance_for_terminal(*, ctx: CallContext, issuance_id: int | str) -> HeldIssuance:
+    """The terminal's issuance, or SESSION_NOT_FOUND (another terminal's, refused, or none)."""
     pk = _issuance_pk(issuance_id)
-    found = _ISSUANCES.one_and_rest(
-        _ISSUANCE_WITH_DOCUMENT_SQL, [pk, ctx.terminal.pk, KioskIssuance.Status.REFUSED.value]
-    )
+    found = _ISSUANCES.one_and_rest(_ISSUANCE_FOR_TERMINAL_SQL, [pk, ctx.terminal.pk])
     if found is None:
         raise KioskError("SESSION_NOT_FOUND", reason="issuance_not_found")
-    record, (key_id, ciphertext) = found
-    return record, None if key_id is None else (str(key_id), bytes(ciphertext))
+    record, (status, void_reason, key_id, ciphertext) = found
+    state = IssuanceRecord(pk=record.issuance_record_id, status=status, void_reason=void_reason)
+    document = None if key_id is None else (str(key_id), bytes(ciphertext))
+    return HeldIssuance(request=record, state=state, document=document)
 
 
 def issuance_require(*, ctx: CallContext, issuance_id: int | str) -> None:
@@ -901,10 +890,12 @@ def issuance_require(*, ctx: CallContext, issuance_id: int | str) -> None:
 
 
 def document_fetch(*, ctx: CallContext, issuance_id: int | str) -> tuple[KioskIssuance, bytes]:
-    """The PDF of an issuance still waiting for its print (SPEC §3 step 4), after the subject check."""
-    record, stored = _issuance_with_document(ctx=ctx, issuance_id=issuance_id)
+    """The PDF of an issuance still waiting for its print (SPEC §3 step 4), after the subject check.
+    Printed or voided (by the kiosk, the session's end or a clerk): DOCUMENT_GONE."""
+    held = _issuance_for_terminal(ctx=ctx, issuance_id=issuance_id)
+    record = held.request
     session = _session_authenticated(ctx=ctx, session_id=str(record.session_id))
-    if record.status != KioskIssuance.Status.ISSUED or stored is None:
+    if held.state.status != _ISSUED or held.document is None:
         _audit(
             ctx,
             "kiosk.document_fetched",
@@ -918,14 +909,7 @@ def document_fetch(*, ctx: CallContext, issuance_id: int | str) -> tuple[KioskIs
     expected = _session_allowed_subjects(session)
     if not subjects or not subjects <= expected:
         with transaction.atomic():
-            locked = KioskIssuance.objects.select_for_update().get(pk=record.pk)
-            if locked.status == KioskIssuance.Status.ISSUED:
-                _issuance_close(
-                    record=locked,
-                    ctx=ctx,
-                    outcome=KioskIssuance.Status.VOIDED,
-                    void_reason="subject_mismatch",
-                )
+            _issuance_close(record=record, ctx=ctx, printed=False, void_reason="subject_mismatch")
             _audit(
                 ctx,
                 "kiosk.document_fetched",
@@ -936,8 +920,8 @@ def document_fetch(*, ctx: CallContext, issuance_id: int | str) -> tuple[KioskIs
                 payload={"kiosk_issuance": record.pk},
             )
         raise KioskError("NOT_AVAILABLE_AT_KIOSK", reason="subject_mismatch")
-    key_id, ciphertext = stored
-    pdf = document_decrypt(bytes(ciphertext), key_id=key_id, issuance_id=record.pk, sha256=record.sha256)
+    key_id, ciphertext = held.document
+    pdf = document_decrypt(ciphertext, key_id=key_id, issuance_id=record.pk, sha256=record.sha256)
     if hashlib.sha256(pdf).hexdigest() != record.sha256:
         raise KioskError("DOCUMENT_GONE", reason="document_digest_mismatch")
     _audit(
@@ -950,46 +934,64 @@ def document_fetch(*, ctx: CallContext, issuance_id: int | str) -> tuple[KioskIs
     return record, pdf
 
 
-def _issuance_close(*, record: KioskIssuance, ctx: CallContext, outcome: str, void_reason: str = "") -> None:
-    """Inside the caller's transaction, with ``record`` locked: complete and drop the document."""
+def _issuance_close(*, record: KioskIssuance, ctx: CallContext, printed: bool, void_reason: str = "") -> bool:
+    """Inside the caller's transaction: move the issuance to printed or voided (the document goes
+    with it, see ``document_discard``). False when it was no longer waiting for its print."""
     assert record.issuance_record_id is not None
-    if outcome == KioskIssuance.Status.PRINTED:
-        issuance_mark_printed(issuance_id=record.issuance_record_id, actor=ctx.actor)
-    else:
-        issuance_void(issuance_id=record.issuance_record_id, reason=void_reason, actor=ctx.actor)
-    record.status = outcome
-    record.completed_at = ctx.now
-    record.save(update_fields=["status", "completed_at"])
-    StoredDocument.objects.filter(issuance=record).delete()
+    try:
+        if printed:
+            issuance_mark_printed(issuance_id=record.issuance_record_id, actor=ctx.actor)
+        else:
+            issuance_void(
+                issuance_id=record.issuance_record_id, reason=void_reason, actor=ctx.actor, printed_too=False
+            )
+    except IssuanceStateError:
+        return False
     _audit(
         ctx,
         "kiosk.issuance_completed",
         reason=void_reason,
         resident_ids=record.subject_resident_ids,
         certificate_numbers=record.certificate_numbers,
-        payload={"kiosk_issuance": record.pk, "status": outcome},
+        payload={"kiosk_issuance": record.pk, "status": "printed" if printed else "voided"},
+    )
+    return True
+
+
+def document_discard(*, issuance_id: int, **_: Any) -> None:
+    """``issuance_closed`` receiver: the issuance was printed or voided (by anyone, a clerk in the
+    admin too), so its stored document goes, in the same transaction."""
+    StoredDocument.objects.filter(issuance__issuance_record_id=issuance_id).delete()
+
+
+def _already_completed() -> KioskError:
+    return KioskError(
+        "INVALID_REQUEST",
+        reason="issuance_already_completed",
+        message=gettext("この証明書の交付はすでに完了しています。"),
     )
 
 
-def issuance_complete(*, ctx: CallContext, issuance_id: int | str, outcome: str) -> KioskIssuance:
-    """The kiosk's print outcome (SPEC §3 step 5): printed, or failed (voided, no fee)."""
-    wanted = KioskIssuance.Status.PRINTED if outcome == "printed" else KioskIssuance.Status.VOIDED
-    record = _issuance_for_terminal(ctx=ctx, issuance_id=issuance_id)
-    _session_authenticated(ctx=ctx, session_id=str(record.session_id))
-    with transaction.atomic():
-        record = _issuance_for_terminal(ctx=ctx, issuance_id=issuance_id, lock=True)
-        if record.status == wanted:
-            return record  # a repeated report of the same outcome changes nothing
-        if record.status != KioskIssuance.Status.ISSUED:
-            raise KioskError(
-                "INVALID_REQUEST",
-                reason="issuance_already_completed",
-                message=gettext("この証明書の交付はすでに完了しています。"),
-            )
-        _issuance_close(
-            record=record, ctx=ctx, outcome=wanted, void_reason="" if wanted == "printed" else "print_failed"
-        )
-    return record
+def issuance_complete(*, ctx: CallContext, issuance_id: int | str, outcome: str) -> str:
+    """The kiosk's print outcome (SPEC §3 step 5): printed, or failed (voided, no fee). Returns the
+    issuance's status. Voided by anyone but the kiosk's own failed report: ISSUANCE_VOIDED."""
+    printed = outcome == "printed"
+    held = _issuance_for_terminal(ctx=ctx, issuance_id=issuance_id)
+    _session_authenticated(ctx=ctx, session_id=str(held.request.session_id))
+    state = held.state
+    if state.status == _ISSUED:
+        with transaction.atomic():
+            if _issuance_close(
+                record=held.request, ctx=ctx, printed=printed, void_reason="" if printed else PRINT_FAILED
+            ):
+                return "printed" if printed else "voided"
+        # Moved meanwhile by another process (a clerk's void, the sweep): answer by its state now.
+        state = IssuanceRecord.objects.only("status", "void_reason").get(pk=state.pk)
+    if state.status == IssuanceRecord.Status.VOIDED and not voided_by_print_failure(state):
+        raise KioskError("ISSUANCE_VOIDED", reason="issuance_voided")
+    if state.status != (IssuanceRecord.Status.PRINTED if printed else IssuanceRecord.Status.VOIDED):
+        raise _already_completed()
+    return str(state.status)  # a repeated report of the same outcome changes nothing
 
 
 # --- Access history --------------------------------------------------------------------------

@@ -15,14 +15,13 @@ from audit.models import AuditEvent
 from audit.services import Actor
 from certificates import documents
 from certificates.errors import CertificateRefused, SubjectMismatch
+from certificates.lifecycle import IssuanceStateError, issuance_mark_printed, issuance_void
 from certificates.models import IssuanceRecord, IssuedCertificateNumber
 from certificates.rendering import read_verification_payloads
 from certificates.services import (
     IssuedCertificate,
     IssueRequest,
     certificate_issue,
-    issuance_mark_printed,
-    issuance_void,
 )
 from certificates.signing import check_code_matches, payload_verify
 from residents.models import Resident
@@ -266,7 +265,6 @@ def test_mark_printed_and_void():
 
 
 def test_a_voided_issuance_cannot_be_marked_printed():
-    from certificates.services import IssuanceStateError
 
     holder = _ok_holder()
     issued = _issue(holder, cert_type="inkan", copies=1)
