@@ -18,7 +18,6 @@ from certificates.wareki import wareki_date, wareki_year_label
 if TYPE_CHECKING:
     from residents.models import Household, Resident, SealRegistration, TaxAssessment, TaxPayment
 
-CERT_TYPES = ("juminhyo", "inkan", "shotoku_kazei", "nozei")
 JUMINHYO_SCOPES = ("all", "selected")
 
 _SEX_PRINTED = {"male": "男", "female": "女"}

@@ -10,6 +10,7 @@ allocated numbers.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -22,6 +23,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.services import Actor, audit_record
 from certificates import documents
+from certificates.documents import JUMINHYO_SCOPES
 from certificates.eligibility import HolderEligibility, holder_eligibility
 from certificates.errors import (
     INVALID_REQUEST,
@@ -30,15 +32,13 @@ from certificates.errors import (
     PayloadInvalid,
     SubjectMismatch,
 )
-from certificates.glyphs import UnprintableCharacterError, ensure_printable
+from certificates.glyphs import UnprintableCharacterError
 from certificates.models import CertType, Fee, IssuanceRecord, IssuanceStop, IssuedCertificateNumber
 from certificates.numbers import certificate_numbers_allocate
 from certificates.rendering import RenderCopy, read_verification_payloads, render_certificate_pdf
 from certificates.signing import check_code_compute, payload_sign, payload_verify, pdf_sign
 from residents.models import CardLink, Resident
 from saga_konbini.roles import actor_permission_require
-
-JUMINHYO_SCOPES = ("all", "selected")
 
 
 @dataclass(frozen=True)
@@ -263,13 +263,12 @@ class _Prepared:
 def _prepare(
     *, holder: Resident, request: IssueRequest, now: datetime, card_link: CardLink | None
 ) -> _Prepared:
-    """Everything that can refuse, before anything is written: a refusal needs no rollback."""
-    # Re-read the holder at issue time: the offers the kiosk showed may be minutes old.
-    fresh = Resident.objects.filter(pk=holder.pk).first()
-    if fresh is None:  # removed from the mirror by a full batch since authentication
-        raise CertificateRefused(NOT_AVAILABLE_AT_KIOSK, "holder_missing")
+    """Everything that can refuse, before anything is written: a refusal needs no rollback.
+
+    ``holder`` is read by the caller in the issuing transaction (the offers the kiosk showed may be
+    minutes old, the holder row is not): it is the one read of the holder."""
     eligibility = holder_eligibility(
-        holder=fresh, now=now, card_link=card_link, cert_types=(request.cert_type,)
+        holder=holder, now=now, card_link=card_link, cert_types=(request.cert_type,)
     )
     plan = _plan(request, eligibility)
     numbers = certificate_numbers_allocate(count=request.copies, year=eligibility.today.year)
@@ -279,9 +278,8 @@ def _prepare(
         for number, code in zip(numbers, codes, strict=True)
     ]
     try:
-        # Optional items (本籍, 続柄) are only known now: check every printed string for 外字.
-        for document in built:
-            ensure_printable(documents.document_printable_text(document))
+        # Optional items (本籍, 続柄) are only known now: the renderer checks every string to be
+        # printed for 外字 before it draws anything.
         copies = [RenderCopy(document=d, verification_payload=payload_sign(d)) for d in built]
         pdf = render_certificate_pdf(copies=copies)
     except UnprintableCharacterError as exc:
@@ -295,12 +293,12 @@ def _prepare(
         exc.certificate_numbers = numbers
         raise
     fee_total = eligibility.offer(request.cert_type).fee * request.copies
-    return _Prepared(holder=fresh, plan=plan, numbers=numbers, codes=codes, pdf=signed, fee_total=fee_total)
+    return _Prepared(holder=holder, plan=plan, numbers=numbers, codes=codes, pdf=signed, fee_total=fee_total)
 
 
 def _record(
     prepared: _Prepared, *, request: IssueRequest, actor: Actor, terminal_label: str, now: datetime,
-    source: str, request_id: str,
+    source: str, request_id: str, audit_payload: Mapping[str, Any],
 ) -> IssuedCertificate:  # fmt: skip
     """The issuance's rows and its audit event (inside a transaction)."""
     sha256 = hashlib.sha256(prepared.pdf).hexdigest()
@@ -327,7 +325,13 @@ def _record(
         action="certificate.issued",
         resident_ids=printed_ids,
         certificate_numbers=prepared.numbers,
-        payload={**_request_summary(request), "issuance_id": issuance.pk, "copies": request.copies},
+        payload={
+            **_request_summary(request),
+            **audit_payload,
+            "issuance_id": issuance.pk,
+            "copies": request.copies,
+            "fee_total": prepared.fee_total,
+        },
         source=source,
         request_id=request_id,
     )
@@ -350,8 +354,13 @@ def certificate_issue(
     card_link: CardLink | None = None,
     source: str = "",
     request_id: str = "",
+    audit_payload: Mapping[str, Any] | None = None,
 ) -> IssuedCertificate:
     """Issue ``request`` for ``holder``: re-check eligibility, number, render, sign, self-check, record.
+
+    The outcome is audited once, here (``certificate.issued``, ``.refused``, ``.subject_mismatch``
+    or ``.issue_failed``), with the caller's ``audit_payload`` (the kiosk's session and request)
+    added to the request's summary.
 
     Everything that can refuse happens before anything is written, then the records are written in
     one transaction (the caller's, when it has one: no savepoint, which would cost two round trips
@@ -362,6 +371,7 @@ def certificate_issue(
     (return the error response from inside the block), or the audit event is lost with it.
     The PDF is returned, never stored; the record keeps only its SHA-256.
     """
+    extra = dict(audit_payload or {})
     try:
         prepared = _prepare(holder=holder, request=request, now=now, card_link=card_link)
         with transaction.atomic(savepoint=False):
@@ -373,6 +383,7 @@ def certificate_issue(
                 now=now,
                 source=source,
                 request_id=request_id,
+                audit_payload=extra,
             )
     except SubjectMismatch as exc:
         audit_record(
@@ -382,7 +393,7 @@ def certificate_issue(
             reason=exc.detail,
             resident_ids=[holder.pk],
             certificate_numbers=exc.certificate_numbers,
-            payload=_request_summary(request),
+            payload={**_request_summary(request), **extra},
             source=source,
             request_id=request_id,
         )
@@ -394,7 +405,7 @@ def certificate_issue(
             outcome=AuditEvent.Outcome.REFUSED,
             reason=exc.reason,
             resident_ids=[holder.pk],
-            payload={**_request_summary(request), "code": exc.code},
+            payload={**_request_summary(request), **extra, "code": exc.code},
             source=source,
             request_id=request_id,
         )
@@ -412,7 +423,7 @@ def certificate_issue(
             outcome=AuditEvent.Outcome.FAILURE,
             reason=type(exc).__name__[:64],
             resident_ids=[holder.pk],
-            payload=_request_summary(request),
+            payload={**_request_summary(request), **extra},
             source=source,
             request_id=request_id,
         )

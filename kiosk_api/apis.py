@@ -25,13 +25,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.request_context import client_address
+from certificates.models import CertType
 from kiosk_api import door, services
 from kiosk_api.auth import TerminalTokenAuthentication
 from kiosk_api.errors import ERRORS, KioskError
 from kiosk_api.exception_handler import kiosk_exception_handler
 from kiosk_api.models import Terminal
 
-CERT_TYPES = ("juminhyo", "inkan", "shotoku_kazei", "nozei")
 _JUMINHYO_OPTIONS = {"scope", "members", "show_relationship", "show_honseki", "show_my_number"}
 IDEMPOTENCY_KEY_MAX = 100
 # Printable ASCII, no leading or trailing space: what the OpenAPI document declares, checked exactly.
@@ -140,7 +140,7 @@ class SessionStartApi(KioskApiView):
 
 
 class OfferSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=CERT_TYPES)
+    type = serializers.ChoiceField(choices=CertType.values)
     available = serializers.BooleanField()
     unavailable_code = serializers.CharField(allow_null=True)
     fee = serializers.IntegerField()
@@ -291,7 +291,7 @@ class IssuanceCreateApi(KioskApiView):
         class Meta:
             ref_name = "IssuanceCreateInput"
 
-        type = serializers.ChoiceField(choices=CERT_TYPES)
+        type = serializers.ChoiceField(choices=CertType.values)
         copies = serializers.IntegerField(min_value=1, max_value=10)
         options = serializers.JSONField(
             required=False,

@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import secrets
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ from kiosk_api.errors import KioskError
 from kiosk_api.models import KioskIssuance, KioskSession, MaintenanceWindow, StoredDocument, Terminal
 from residents.models import CardLink, Resident
 from saga_konbini.fixed_sql import ModelRows
+from saga_konbini.metrics import issuance_observed
 from saga_konbini.roles import actor_permission_require
 
 CHALLENGE_BYTES = 32
@@ -716,6 +718,35 @@ def issuance_create(
     with the same key blocks on the unique index until the first commits, then inserts nothing
     and answers with the first one's result. Refusals are kept too, so a retry gets the same answer.
     """
+    started = time.perf_counter()
+    outcome = "failed"
+    try:
+        record, outcome = _issuance_create(
+            ctx=ctx,
+            session_id=session_id,
+            idempotency_key=idempotency_key,
+            cert_type=cert_type,
+            copies=copies,
+            options=options,
+        )
+    except KioskError as exc:
+        outcome = "refused" if exc.status < 500 else "failed"
+        raise
+    finally:
+        # Every attempt that reached the issuing code, whatever became of it (/metrics).
+        issuance_observed(cert_type, outcome, time.perf_counter() - started)
+    return record
+
+
+def _issuance_create(
+    *,
+    ctx: CallContext,
+    session_id: str,
+    idempotency_key: str,
+    cert_type: str,
+    copies: int,
+    options: dict[str, Any],
+) -> tuple[KioskIssuance, str]:
     session = _session_authenticated(ctx=ctx, session_id=session_id)
     fingerprint = _fingerprint(
         session_id=str(session.id), cert_type=cert_type, copies=copies, options=options
@@ -728,14 +759,14 @@ def issuance_create(
             # A retry, or an identical request that won the race: answer with its result.
             existing = _ISSUANCES.one(_ISSUANCE_BY_KEY_SQL, [ctx.terminal.pk, idempotency_key])
             assert existing is not None  # rows are never deleted
-            return _replay(existing=existing, fingerprint=fingerprint)
+            return _replay(existing=existing, fingerprint=fingerprint), "replayed"
         # A malformed request raises here and rolls the claim back: nothing is kept for it.
         request = _issue_request(session=session, cert_type=cert_type, copies=copies, options=options)
         allowed = _session_allowed_subjects(session)
         refusal = _issuance_perform(ctx=ctx, session=session, record=record, request=request, allowed=allowed)
     if refusal is not None:
         raise refusal
-    return record
+    return record, "issued"
 
 
 def _issuance_perform(
@@ -752,6 +783,7 @@ def _issuance_perform(
         "{table}.id = %s AND {table}.resident_id = %s", [session.card_link_id, session.resident_id]
     )
     holder = link.resident if link is not None else None
+    door_payload = {"session": _session_ref(session), "kiosk_issuance": record.pk}
     refusal: KioskError | None = None
     if holder is None or link is None:
         # The mirror changed under the session (a full reload without this person or card).
@@ -767,9 +799,13 @@ def _issuance_perform(
                 card_link=link,
                 source=ctx.source,
                 request_id=ctx.request_id,
+                audit_payload=door_payload,
             )
         except CertificateRefused as exc:
-            refusal = KioskError(exc.code, reason=exc.reason)
+            # Audited by certificate_issue, with this request's session and id.
+            record.refusal_code = exc.code
+            record.save(update_fields=["refusal_code"])
+            return KioskError(exc.code, reason=exc.reason)
     if refusal is not None:
         record.refusal_code = refusal.code
         record.save(update_fields=["refusal_code"])
@@ -825,20 +861,6 @@ def _issuance_perform(
     )
     key_id, blob = document_encrypt(issued.pdf, issuance_id=record.pk, sha256=issued.sha256)
     StoredDocument.objects.create(issuance=record, key_id=key_id, ciphertext=blob, stored_at=ctx.now)
-    _audit(
-        ctx,
-        "kiosk.issuance_created",
-        resident_ids=subjects,
-        certificate_numbers=record.certificate_numbers,
-        payload={
-            "session": _session_ref(session),
-            "kiosk_issuance": record.pk,
-            "issuance": issued.issuance.pk,
-            "type": request.cert_type,
-            "copies": request.copies,
-            "fee_total": issued.fee_total,
-        },
-    )
     return None
 
 
@@ -938,23 +960,23 @@ def _issuance_close(*, record: KioskIssuance, ctx: CallContext, printed: bool, v
     """Inside the caller's transaction: move the issuance to printed or voided (the document goes
     with it, see ``document_discard``). False when it was no longer waiting for its print."""
     assert record.issuance_record_id is not None
+    # The move's one audit event (certificate.printed / .voided) names the kiosk's request too.
+    door_payload = {"kiosk_issuance": record.pk}
     try:
         if printed:
-            issuance_mark_printed(issuance_id=record.issuance_record_id, actor=ctx.actor)
+            issuance_mark_printed(
+                issuance_id=record.issuance_record_id, actor=ctx.actor, audit_payload=door_payload
+            )
         else:
             issuance_void(
-                issuance_id=record.issuance_record_id, reason=void_reason, actor=ctx.actor, printed_too=False
+                issuance_id=record.issuance_record_id,
+                reason=void_reason,
+                actor=ctx.actor,
+                printed_too=False,
+                audit_payload=door_payload,
             )
     except IssuanceStateError:
         return False
-    _audit(
-        ctx,
-        "kiosk.issuance_completed",
-        reason=void_reason,
-        resident_ids=record.subject_resident_ids,
-        certificate_numbers=record.certificate_numbers,
-        payload={"kiosk_issuance": record.pk, "status": "printed" if printed else "voided"},
-    )
     return True
 
 

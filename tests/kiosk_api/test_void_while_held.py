@@ -10,6 +10,7 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from certificates.models import IssuanceRecord, IssuedCertificateNumber
 from kiosk_api.models import StoredDocument
+from residents.models import Resident
 from saga_konbini import roles
 from tests.kiosk_api.cards import BASE, error_code, issue, ok_holder, signed_in
 
@@ -75,3 +76,14 @@ def test_a_void_after_the_print_is_no_concern_of_the_kiosk(api, pki, supervisor_
     again = api.post(complete_url, {"outcome": "printed"}, format="json")
     assert (again.status_code, error_code(again)) == (409, "ISSUANCE_VOIDED")
     assert error_code(api.get(body["document_url"])) == "DOCUMENT_GONE"
+
+
+def test_a_holder_removed_from_the_mirror_since_authentication_is_refused(api, pki):
+    holder = ok_holder()
+    session_id, _ = signed_in(api, pki.card(holder))
+    Resident.objects.filter(pk=holder.pk).delete()  # a full reload without this person
+    refused = issue(api, session_id, {"type": "inkan", "copies": 1, "options": {}})
+    assert (refused.status_code, error_code(refused)) == (403, "NOT_AVAILABLE_AT_KIOSK")
+    event = AuditEvent.objects.get(action="kiosk.issuance_refused")
+    assert event.reason == "holder_or_card_gone"
+    assert not IssuanceRecord.objects.exists()
