@@ -230,7 +230,8 @@ def _in_process_seconds(*, holder: Holder, cert_type: str, rounds: int) -> float
 
     from audit.services import Actor
     from certificates.lifecycle import issuance_void
-    from certificates.services import IssueRequest, certificate_issue
+    from certificates.options import IssueRequest
+    from certificates.services import certificate_issue
     from residents.models import CardLink, Resident
 
     resident = Resident.objects.get(pk=holder.resident_id)

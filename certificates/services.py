@@ -23,7 +23,6 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from audit.services import Actor, audit_record
 from certificates import documents
-from certificates.documents import JUMINHYO_SCOPES
 from certificates.eligibility import HolderEligibility, holder_eligibility
 from certificates.errors import (
     INVALID_REQUEST,
@@ -35,22 +34,11 @@ from certificates.errors import (
 from certificates.glyphs import UnprintableCharacterError
 from certificates.models import CertType, Fee, IssuanceRecord, IssuanceStop, IssuedCertificateNumber
 from certificates.numbers import certificate_numbers_allocate
+from certificates.options import JUMINHYO_SCOPES, IssueRequest
 from certificates.rendering import RenderCopy, read_verification_payloads, render_certificate_pdf
 from certificates.signing import check_code_compute, payload_sign, payload_verify, pdf_sign
 from residents.models import CardLink, Resident
 from saga_konbini.roles import actor_permission_require
-
-
-@dataclass(frozen=True)
-class IssueRequest:
-    cert_type: str
-    copies: int
-    member_resident_ids: tuple[int, ...] = ()  # juminhyo scope "selected" (the kiosk resolves member_refs)
-    scope: str = "all"
-    show_relationship: bool = False
-    show_honseki: bool = False
-    show_my_number: bool = False
-    fiscal_year: int | None = None
 
 
 @dataclass(frozen=True)
@@ -95,60 +83,28 @@ def _invalid(reason: str) -> CertificateRefused:
     return CertificateRefused(INVALID_REQUEST, reason)
 
 
-def _is_flag(value: object) -> bool:
-    return isinstance(value, bool)
-
-
 def _plan(request: IssueRequest, eligibility: HolderEligibility) -> _Plan:
-    """Validate the options against the offer (SPEC §2, §3) and decide whom to print."""
-    if request.cert_type not in CertType.values:
-        raise _invalid("unknown_type")
+    """Check the well-formed ``request`` (certificates/options.py) against the holder's offer
+    (SPEC §2, §3) and decide whom to print."""
     offer = eligibility.offer(request.cert_type)
-    if isinstance(request.copies, bool) or not isinstance(request.copies, int):
+    if request.copies > offer.max_copies:
         raise _invalid("invalid_copies")
-    if not 1 <= request.copies <= offer.max_copies:
-        raise _invalid("invalid_copies")
-    if not all(
-        _is_flag(f) for f in (request.show_relationship, request.show_honseki, request.show_my_number)
-    ):
-        raise _invalid("invalid_options")
     if not offer.available:
         assert offer.unavailable_code is not None and offer.reason is not None
         raise CertificateRefused(offer.unavailable_code, offer.reason)
-
     holder = eligibility.holder
     if request.cert_type == CertType.JUMINHYO:
-        if request.fiscal_year is not None or request.scope not in JUMINHYO_SCOPES:
-            raise _invalid("invalid_options")
-        offered = {m.pk: m for m in eligibility.members}
         if request.scope == "all":
-            if request.member_resident_ids:
-                raise _invalid("members_with_scope_all")
             members = eligibility.members
         else:
-            chosen = request.member_resident_ids
-            if not chosen or len(set(chosen)) != len(chosen):
-                raise _invalid("invalid_members")
-            if not set(chosen) <= offered.keys():
+            chosen = set(request.member_resident_ids)
+            if not chosen <= {m.pk for m in eligibility.members}:
                 # Someone outside the printable household (another household, a removed member, a
                 # member under a support measure): never printed, whatever the kiosk sent.
                 raise _invalid("member_not_offered")
-            members = tuple(m for m in eligibility.members if m.pk in set(chosen))
+            members = tuple(m for m in eligibility.members if m.pk in chosen)
         return _Plan(members=members, expected_persons=tuple(_expected(m, with_birth=True) for m in members))
-
-    # The other types take no juminhyo options.
-    if (
-        request.scope != "all"
-        or request.member_resident_ids
-        or request.show_relationship
-        or request.show_honseki
-        or request.show_my_number
-    ):
-        raise _invalid("options_not_applicable")
-    if request.cert_type == CertType.INKAN:
-        if request.fiscal_year is not None:
-            raise _invalid("options_not_applicable")
-    elif request.fiscal_year not in offer.fiscal_years:
+    if request.cert_type != CertType.INKAN and request.fiscal_year not in offer.fiscal_years:
         raise _invalid("fiscal_year_not_offered")
     with_birth = request.cert_type != CertType.NOZEI  # 納税証明書 prints no birth date
     return _Plan(members=(holder,), expected_persons=(_expected(holder, with_birth=with_birth),))

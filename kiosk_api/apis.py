@@ -32,7 +32,6 @@ from kiosk_api.errors import ERRORS, KioskError
 from kiosk_api.exception_handler import kiosk_exception_handler
 from kiosk_api.models import Terminal
 
-_JUMINHYO_OPTIONS = {"scope", "members", "show_relationship", "show_honseki", "show_my_number"}
 IDEMPOTENCY_KEY_MAX = 100
 # Printable ASCII, no leading or trailing space: what the OpenAPI document declares, checked exactly.
 IDEMPOTENCY_KEY_PATTERN = r"^[!-~]([ -~]*[!-~])?$"
@@ -234,58 +233,6 @@ class SessionAuthenticateApi(KioskApiView):
         return Response(self.OutputSerializer(data).data)
 
 
-def _strict_bool(options: dict[str, Any], key: str, errors: dict[str, list[str]]) -> bool:
-    value = options.get(key, False)
-    if not isinstance(value, bool):
-        errors[key] = ["true または false を指定してください。"]
-        return False
-    return value
-
-
-def options_normalize(cert_type: str, options: Any) -> dict[str, Any]:
-    """The options of SPEC §3 for ``cert_type``, with defaults filled in; anything else is refused."""
-    if not isinstance(options, dict):
-        raise serializers.ValidationError({"options": ["オブジェクトで指定してください。"]})
-    errors: dict[str, list[str]] = {}
-    allowed = (
-        _JUMINHYO_OPTIONS
-        if cert_type == "juminhyo"
-        else {"fiscal_year"}
-        if cert_type in {"shotoku_kazei", "nozei"}
-        else set()
-    )
-    for key in options:
-        if key not in allowed:
-            errors[str(key)] = ["この証明書では指定できない項目です。"]
-    normalized: dict[str, Any] = {}
-    if cert_type == "juminhyo":
-        scope = options.get("scope", "all")
-        if scope not in {"all", "selected"}:
-            errors["scope"] = ["all または selected を指定してください。"]
-        members = options.get("members", [])
-        if not isinstance(members, list) or not all(isinstance(m, str) and 0 < len(m) <= 64 for m in members):
-            errors["members"] = ["世帯員の参照を文字列の配列で指定してください。"]
-        elif scope == "selected" and not members:
-            errors["members"] = ["記載する世帯員を選んでください。"]
-        elif scope == "all" and members:
-            errors["members"] = ["世帯全員の場合は世帯員を指定しません。"]
-        normalized = {
-            "scope": scope,
-            "members": sorted(set(members)) if isinstance(members, list) else [],
-            "show_relationship": _strict_bool(options, "show_relationship", errors),
-            "show_honseki": _strict_bool(options, "show_honseki", errors),
-            "show_my_number": _strict_bool(options, "show_my_number", errors),
-        }
-    elif cert_type in {"shotoku_kazei", "nozei"}:
-        year = options.get("fiscal_year")
-        if isinstance(year, bool) or not isinstance(year, int) or not 1900 <= year <= 9999:
-            errors["fiscal_year"] = ["年度を西暦の整数で指定してください。"]
-        normalized = {"fiscal_year": year}
-    if errors:
-        raise serializers.ValidationError({"options": errors})
-    return normalized
-
-
 class IssuanceCreateApi(KioskApiView):
     class InputSerializer(serializers.Serializer):
         class Meta:
@@ -298,10 +245,6 @@ class IssuanceCreateApi(KioskApiView):
             help_text='juminhyo {"scope", "members", "show_relationship", "show_honseki", "show_my_number"}; '
             'shotoku_kazei / nozei {"fiscal_year"}; inkan {}',
         )
-
-        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-            attrs["options"] = options_normalize(attrs["type"], attrs.get("options", {}))
-            return attrs
 
     class OutputSerializer(serializers.Serializer):
         class Meta:
@@ -365,7 +308,7 @@ class IssuanceCreateApi(KioskApiView):
             idempotency_key=key,
             cert_type=data["type"],
             copies=data["copies"],
-            options=data["options"],
+            options=data.get("options", {}),
         )
         out = {
             "issuance_id": record.pk,

@@ -9,13 +9,13 @@ are recorded first and raised afterwards, so the record survives the refusal.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
 import secrets
 import time
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,7 +40,8 @@ from certificates.lifecycle import (
     voided_by_print_failure,
 )
 from certificates.models import IssuanceRecord
-from certificates.services import IssueRequest, certificate_issue
+from certificates.options import IssueRequest, OptionsInvalid, issue_request_from_options
+from certificates.services import certificate_issue
 from kiosk_api import door, pki
 from kiosk_api.auth import token_hash
 from kiosk_api.crl import crl_card_revoked
@@ -626,9 +627,9 @@ def _session_allowed_subjects(session: KioskSession) -> set[int]:
 # --- Issuance --------------------------------------------------------------------------------
 
 
-def _fingerprint(*, session_id: str, cert_type: str, copies: int, options: dict[str, Any]) -> str:
+def _fingerprint(*, session_id: str, request: IssueRequest) -> str:
     canonical = json.dumps(
-        {"session": session_id, "type": cert_type, "copies": copies, "options": options},
+        {"session": session_id, **dataclasses.asdict(request)},
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=True,
@@ -636,34 +637,20 @@ def _fingerprint(*, session_id: str, cert_type: str, copies: int, options: dict[
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
-def _issue_request(
-    *, session: KioskSession, cert_type: str, copies: int, options: dict[str, Any]
-) -> IssueRequest:
-    if cert_type == "juminhyo":
-        scope = options.get("scope", "all")
-        member_ids: tuple[int, ...] = ()
-        if scope == "selected":
-            refs: Sequence[str] = options.get("members") or []
-            unknown = [ref for ref in refs if ref not in session.member_refs]
-            if not refs or unknown:
-                raise KioskError(
-                    "INVALID_REQUEST",
-                    reason="unknown_member_ref",
-                    fields={"options.members": ["世帯員の指定が正しくありません。"]},
-                )
-            member_ids = tuple(int(session.member_refs[ref]) for ref in dict.fromkeys(refs))
-        return IssueRequest(
-            cert_type=cert_type,
-            copies=copies,
-            member_resident_ids=member_ids,
-            scope=scope,
-            show_relationship=bool(options.get("show_relationship", False)),
-            show_honseki=bool(options.get("show_honseki", False)),
-            show_my_number=bool(options.get("show_my_number", False)),
+def _issue_request(*, session: KioskSession, cert_type: str, copies: int, options: object) -> IssueRequest:
+    """The request, checked once (certificates/options.py); a malformed one is INVALID_REQUEST."""
+    try:
+        return issue_request_from_options(
+            cert_type=cert_type, copies=copies, options=options, member_ids=session.member_refs
         )
-    if cert_type in {"shotoku_kazei", "nozei"}:
-        return IssueRequest(cert_type=cert_type, copies=copies, fiscal_year=int(options["fiscal_year"]))
-    return IssueRequest(cert_type=cert_type, copies=copies)
+    except OptionsInvalid as exc:
+        # An unknown member reference names the member list; anything else, the option at fault.
+        fields: dict[str, Any] = {"options": exc.fields}
+        if exc.reason == "unknown_member_ref":
+            fields = {"options.members": exc.fields["members"]}
+        elif "options" in exc.fields:  # not an object at all
+            fields = exc.fields
+        raise KioskError("INVALID_REQUEST", reason=exc.reason, fields=fields) from None
 
 
 # The idempotency row in one statement. A second request with the same key waits on the unique
@@ -710,7 +697,7 @@ def issuance_create(
     idempotency_key: str,
     cert_type: str,
     copies: int,
-    options: dict[str, Any],
+    options: object,
 ) -> KioskIssuance:
     """Issue a certificate for the session's holder (SPEC §3 step 3), exactly once per key.
 
@@ -745,12 +732,11 @@ def _issuance_create(
     idempotency_key: str,
     cert_type: str,
     copies: int,
-    options: dict[str, Any],
+    options: object,
 ) -> tuple[KioskIssuance, str]:
     session = _session_authenticated(ctx=ctx, session_id=session_id)
-    fingerprint = _fingerprint(
-        session_id=str(session.id), cert_type=cert_type, copies=copies, options=options
-    )
+    request = _issue_request(session=session, cert_type=cert_type, copies=copies, options=options)
+    fingerprint = _fingerprint(session_id=str(session.id), request=request)
     with transaction.atomic():
         record = _issuance_claim(
             ctx=ctx, session=session, idempotency_key=idempotency_key, fingerprint=fingerprint
@@ -760,8 +746,6 @@ def _issuance_create(
             existing = _ISSUANCES.one(_ISSUANCE_BY_KEY_SQL, [ctx.terminal.pk, idempotency_key])
             assert existing is not None  # rows are never deleted
             return _replay(existing=existing, fingerprint=fingerprint), "replayed"
-        # A malformed request raises here and rolls the claim back: nothing is kept for it.
-        request = _issue_request(session=session, cert_type=cert_type, copies=copies, options=options)
         allowed = _session_allowed_subjects(session)
         refusal = _issuance_perform(ctx=ctx, session=session, record=record, request=request, allowed=allowed)
     if refusal is not None:

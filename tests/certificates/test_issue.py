@@ -17,12 +17,9 @@ from certificates import documents
 from certificates.errors import CertificateRefused, SubjectMismatch
 from certificates.lifecycle import IssuanceStateError, issuance_mark_printed, issuance_void
 from certificates.models import IssuanceRecord, IssuedCertificateNumber
+from certificates.options import IssueRequest, OptionsInvalid
 from certificates.rendering import read_verification_payloads
-from certificates.services import (
-    IssuedCertificate,
-    IssueRequest,
-    certificate_issue,
-)
+from certificates.services import IssuedCertificate, certificate_issue
 from certificates.signing import check_code_matches, payload_verify
 from residents.models import Resident
 from tests.certificates.factories import (
@@ -134,15 +131,24 @@ def test_member_outside_the_offer_is_an_invalid_request_and_audited():
         ({"cert_type": "passport", "copies": 1}, "unknown_type"),
         ({"cert_type": "juminhyo", "copies": 1, "scope": "some"}, "invalid_options"),
         ({"cert_type": "juminhyo", "copies": 1, "scope": "selected"}, "invalid_members"),
+        ({"cert_type": "juminhyo", "copies": 1, "member_resident_ids": (1,)}, "members_with_scope_all"),
         ({"cert_type": "inkan", "copies": 1, "show_honseki": True}, "options_not_applicable"),
-        ({"cert_type": "shotoku_kazei", "copies": 1, "fiscal_year": 2023}, "fiscal_year_not_offered"),
-        ({"cert_type": "nozei", "copies": 1}, "fiscal_year_not_offered"),
+        ({"cert_type": "inkan", "copies": 1, "fiscal_year": 2026}, "options_not_applicable"),
+        ({"cert_type": "nozei", "copies": 1}, "invalid_fiscal_year"),
     ],
 )
-def test_invalid_requests_change_nothing(kwargs, reason):
+def test_a_malformed_request_cannot_be_made(kwargs, reason):
+    with pytest.raises(OptionsInvalid) as info:
+        IssueRequest(**kwargs)
+    assert (info.value.code, info.value.reason) == ("INVALID_REQUEST", reason)
+    assert info.value.fields
+
+
+def test_a_fiscal_year_not_offered_changes_nothing():
     holder = _ok_holder()
+    reason = "fiscal_year_not_offered"
     with pytest.raises(CertificateRefused) as info:
-        _issue(holder, **kwargs)
+        _issue(holder, cert_type="shotoku_kazei", copies=1, fiscal_year=2023)
     assert (info.value.code, info.value.reason) == ("INVALID_REQUEST", reason)
     assert not IssuanceRecord.objects.exists()
     assert not IssuedCertificateNumber.objects.exists()
