@@ -24,7 +24,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.request_context import client_address
+from audit.request_context import request_context
+from audit.services import Actor
 from certificates.models import CertType
 from kiosk_api import door, services
 from kiosk_api.auth import TerminalTokenAuthentication
@@ -105,11 +106,9 @@ class KioskApiView(APIView):
     def call_context(self, request: Request) -> services.CallContext:
         terminal = request.auth
         assert isinstance(terminal, Terminal)
+        context = request_context(request, actor=Actor.terminal(terminal))
         return services.CallContext(
-            terminal=terminal,
-            now=timezone.now(),
-            source=client_address(request),
-            request_id=str(request.META.get("KIOSK_REQUEST_ID", ""))[:64],
+            terminal=terminal, now=timezone.now(), source=context.source, request_id=context.request_id
         )
 
 

@@ -13,6 +13,6 @@ class KioskApiConfig(AppConfig):
         # kiosk's stored document in the same transaction.
         from certificates.lifecycle import issuance_closed
         from kiosk_api import checks, schema  # noqa: F401
-        from kiosk_api.services import document_discard
+        from kiosk_api.services.closing import document_discard
 
         issuance_closed.connect(document_discard, dispatch_uid="kiosk_api.document_discard")
