@@ -227,6 +227,16 @@ def _seed(*, kiosks: int, run_id: str) -> tuple[list[Holder], list[str]]:
     return holders, tokens
 
 
+def _revocation_list_load() -> None:
+    """What the periodic job does before the first kiosk call: load the test CA's CRL."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    from kiosk_api.crl import crl_refresh
+
+    crl_refresh(source=str(settings.KONBINI_CRL_SOURCE), now=timezone.now())
+
+
 def _seal_png() -> bytes:
     import base64
 
@@ -529,6 +539,7 @@ def main(argv: list[str] | None = None) -> int:
         call_command("migrate", verbosity=0)
         run_id = secrets.token_hex(3).upper()
         holders, tokens = _seed(kiosks=args.kiosks, run_id=run_id)
+        _revocation_list_load()
         in_process = _in_process(holder=holders[0], cert_type=args.type, rounds=args.baseline_rounds)
         baseline = in_process.p50
         from django.db import connections

@@ -50,12 +50,13 @@ def session_touch(
     )
 
 
-# The live session to end, and whether it left anything unprinted, in one statement.
-SESSION_TO_END_SQL = (
-    "SELECT s.resident_id, EXISTS ("  # noqa: S608 - the models' own table names
+# End the terminal's live session, and tell whether it left anything unprinted, in one statement.
+SESSION_END_SQL = (
+    f"UPDATE {KioskSession._meta.db_table} SET ended_at = %s"  # noqa: S608 - the models' own tables
+    " WHERE id = %s AND terminal_id = %s AND ended_at IS NULL RETURNING resident_id, EXISTS ("
     f" SELECT 1 FROM {KioskIssuance._meta.db_table} i JOIN {IssuanceRecord._meta.db_table} r"
-    " ON r.id = i.issuance_record_id WHERE i.session_id = s.id AND r.status = %s"
-    f") FROM {KioskSession._meta.db_table} s WHERE s.id = %s AND s.terminal_id = %s AND s.ended_at IS NULL"
+    f" ON r.id = i.issuance_record_id WHERE i.session_id = {KioskSession._meta.db_table}.id"
+    " AND r.status = %s)"
 )
 
 

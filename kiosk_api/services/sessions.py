@@ -18,7 +18,7 @@ from audit.selectors import access_history_for_resident
 from audit.services import Actor
 from kiosk_api.errors import KioskError
 from kiosk_api.models import KioskSession, StoredDocument
-from kiosk_api.queries import SESSION_TO_END_SQL, SESSIONS, session_touch
+from kiosk_api.queries import SESSION_END_SQL, SESSIONS, session_touch
 from kiosk_api.services.closing import ISSUED, session_abandon, unprinted
 from kiosk_api.services.context import CallContext, kiosk_audit, session_max_lifetime, session_ref
 
@@ -88,25 +88,30 @@ def session_end(*, ctx: CallContext, session_id: str) -> None:
     session_pk = uuid_or_none(session_id)
     if session_pk is None:
         raise KioskError("SESSION_NOT_FOUND", reason="session_not_found")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            SESSION_TO_END_SQL,
-            [ISSUED.value, SESSIONS.prep("id", uuid.UUID(session_pk)), ctx.terminal.pk],
-        )
-        found = cursor.fetchone()
-    if found is None:
-        raise KioskError("SESSION_NOT_FOUND", reason="session_not_found")
-    resident_id, unprinted = found
-    if unprinted:
-        session_abandon(session_id=uuid.UUID(session_pk), ctx=ctx, reason="session_ended")
     with transaction.atomic():
-        KioskSession.objects.filter(pk=session_pk, ended_at__isnull=True).update(ended_at=ctx.now)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                SESSION_END_SQL,
+                [
+                    SESSIONS.prep("ended_at", ctx.now),
+                    SESSIONS.prep("id", uuid.UUID(session_pk)),
+                    ctx.terminal.pk,
+                    ISSUED.value,
+                ],
+            )
+            found = cursor.fetchone()
+        if found is None:
+            raise KioskError("SESSION_NOT_FOUND", reason="session_not_found")
+        resident_id, unprinted = found
         kiosk_audit(
             ctx,
             "kiosk.session_ended",
             resident_ids=[resident_id] if resident_id else [],
             payload={"session": session_ref(session_pk)},
         )
+    if unprinted:
+        # Ended first, so no call of the session can start a print while its issuances are voided.
+        session_abandon(session_id=uuid.UUID(session_pk), ctx=ctx, reason="session_ended")
 
 
 def session_sweep(*, now: datetime, actor: Actor) -> int:

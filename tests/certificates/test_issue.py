@@ -261,12 +261,22 @@ def test_a_failed_issuance_leaves_a_gap_and_never_reuses_its_number(monkeypatch)
 def test_mark_printed_and_void():
     holder = _ok_holder()
     issued = _issue(holder, cert_type="inkan", copies=1)
-    printed = issuance_mark_printed(issuance_id=issued.issuance.pk, actor=KIOSK)
-    assert printed.status == "printed" and printed.completed_at is not None
-    voided = issuance_void(issuance_id=issued.issuance.pk, reason="誤交付", actor=KIOSK)
-    assert voided.status == "voided" and voided.void_reason == "誤交付" and voided.voided_by == "テスト端末"
-    again = issuance_void(issuance_id=issued.issuance.pk, reason="再度", actor=KIOSK)
-    assert again.void_reason == "誤交付"
+    record = issued.issuance
+    assert issuance_mark_printed(issuance_id=record.pk, actor=KIOSK) == "printed"
+    record.refresh_from_db()
+    assert record.status == "printed" and record.completed_at is not None
+    assert issuance_void(issuance_id=record.pk, reason="誤交付", actor=KIOSK) == "voided"
+    record.refresh_from_db()
+    assert (record.status, record.void_reason, record.voided_by) == ("voided", "誤交付", "テスト端末")
+    assert record.voided_at is not None and record.completed_at is not None
+    assert issuance_void(issuance_id=record.pk, reason="再度", actor=KIOSK) == "voided"
+    record.refresh_from_db()
+    assert record.void_reason == "誤交付"
+    printed, voided = (
+        AuditEvent.objects.get(action=a) for a in ("certificate.printed", "certificate.voided")
+    )
+    assert printed.certificate_numbers == voided.certificate_numbers == issued.certificate_numbers
+    assert printed.resident_ids == voided.resident_ids == [holder.pk]
     assert AuditEvent.objects.filter(action="certificate.voided").count() == 1
     assert AuditEvent.objects.filter(action="certificate.printed").count() == 1
 

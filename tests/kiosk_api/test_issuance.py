@@ -393,8 +393,8 @@ def test_query_counts_of_hot_endpoints_are_pinned(api, pki):
         "authenticate": 17,
         "issue": 18,
         "fetch": 4,
-        "complete": 10,
-        "end": 6,
+        "complete": 8,
+        "end": 5,
     }
 
 
