@@ -11,6 +11,7 @@ import base64
 import re
 from typing import Any
 
+from django.db import transaction
 from django.http import HttpResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -91,6 +92,13 @@ class KioskApiView(APIView):
 
     def get_exception_handler(self) -> Any:
         return kiosk_exception_handler
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        # One transaction, one commit per call: the terminal's and the session's touches, the act
+        # and its audit events together (the services' own blocks join it without savepoints). A
+        # refusal is a response, so its audit event commits with it; a crash rolls everything back.
+        with transaction.atomic():
+            return super().dispatch(request, *args, **kwargs)
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)

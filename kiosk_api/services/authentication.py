@@ -107,7 +107,7 @@ def session_authenticate(
             refs.append((ref, member.name))
         views.append(OfferView(offer=offer, member_refs=tuple(refs)))
     shown_ids = {holder.pk, *member_refs.values()}
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         KioskSession.objects.filter(pk=session.pk).update(
             resident_id=holder.pk, card_link_id=link.pk, authenticated_at=ctx.now, member_refs=member_refs
         )

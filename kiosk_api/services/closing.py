@@ -65,7 +65,7 @@ def session_abandon(*, session_id: uuid.UUID, ctx: CallContext, reason: str) -> 
     """Void every issuance of the session still waiting for its print (its document goes with it)."""
     abandoned = 0
     for record in unprinted(session_id=session_id):
-        with transaction.atomic():
+        with transaction.atomic(savepoint=False):
             if issuance_close(record=record, ctx=ctx, printed=False, void_reason=reason):
                 abandoned += 1
     return abandoned

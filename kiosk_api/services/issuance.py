@@ -122,7 +122,7 @@ def _issuance_create(
     session = session_authenticated(ctx=ctx, session_id=session_id)
     request = _issue_request(session=session, cert_type=cert_type, copies=copies, options=options)
     fingerprint = _fingerprint(session_id=str(session.id), request=request)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         record = issuance_claim(
             ctx=ctx, session=session, idempotency_key=idempotency_key, fingerprint=fingerprint
         )
@@ -289,7 +289,7 @@ def document_fetch(*, ctx: CallContext, issuance_id: int | str) -> tuple[KioskIs
     subjects = {int(pk) for pk in record.subject_resident_ids}
     expected = session_allowed_subjects(session)
     if not subjects or not subjects <= expected:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=False):
             issuance_close(record=record, ctx=ctx, printed=False, void_reason="subject_mismatch")
             kiosk_audit(
                 ctx,
@@ -331,7 +331,7 @@ def issuance_complete(*, ctx: CallContext, issuance_id: int | str, outcome: str)
     session_authenticated(ctx=ctx, session_id=str(held.request.session_id))
     state = held.state
     if state.status == ISSUED:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=False):
             if issuance_close(
                 record=held.request, ctx=ctx, printed=printed, void_reason="" if printed else PRINT_FAILED
             ):

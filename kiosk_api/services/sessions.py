@@ -33,7 +33,7 @@ SESSION_IDLE_LIFETIME = timedelta(seconds=180)  # SPEC §3, sliding
 
 def session_start(*, ctx: CallContext) -> KioskSession:
     """Open a session with a fresh 32-byte challenge (SPEC §3 step 1)."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         session = KioskSession.objects.create(
             terminal=ctx.terminal,
             challenge=secrets.token_bytes(CHALLENGE_BYTES),
@@ -88,7 +88,7 @@ def session_end(*, ctx: CallContext, session_id: str) -> None:
     session_pk = uuid_or_none(session_id)
     if session_pk is None:
         raise KioskError("SESSION_NOT_FOUND", reason="session_not_found")
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         with connection.cursor() as cursor:
             cursor.execute(
                 SESSION_END_SQL,
