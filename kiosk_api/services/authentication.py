@@ -112,7 +112,11 @@ def session_authenticate(
             resident_id=holder.pk, card_link_id=link.pk, authenticated_at=ctx.now, member_refs=member_refs
         )
         kiosk_audit(
-            ctx, "kiosk.authenticate", resident_ids=[holder.pk], payload={**payload, "card_link": link.pk}
+            ctx,
+            "kiosk.authenticate",
+            resident_ids=[holder.pk],
+            # Which certificate the holder used: the card's and the smartphone's are revoked apart.
+            payload={**payload, "card_link": link.pk, "credential": link.credential},
         )
         kiosk_audit(
             ctx,
