@@ -36,6 +36,8 @@ ACTION_LABELS: dict[str, Promise] = {
     "kiosk.session_ended": _("コンビニ交付の利用終了"),
     "kiosk.authenticate": _("マイナンバーカードによる本人確認"),
     "kiosk.offers_shown": _("交付できる証明書の表示"),
+    # Recorded before certificate.issued and certificate.printed carried the kiosk's request: the
+    # older events keep their labels.
     "kiosk.issuance_created": _("証明書の発行"),
     "kiosk.issuance_refused": _("証明書の発行(お断り)"),
     "kiosk.document_fetched": _("証明書の印刷データ送信"),
@@ -71,14 +73,17 @@ _PREFIX_LABELS = (
     ("resident.", _("住民情報の設定")),
 )
 
-# The events the issuance statistics count (the kiosk door records one per request).
-ISSUED_ACTION = "kiosk.issuance_created"
-REFUSED_ACTION = "kiosk.issuance_refused"
+# The events the issuance statistics count: one per request, recorded by the issuing code (a
+# refusal by certificate_issue) or by the kiosk door (a refusal before or after it).
+ISSUED_ACTION = "certificate.issued"
+REFUSED_ACTIONS = ("certificate.refused", "kiosk.issuance_refused")
 
+# The labels of certificates.models.CertType (SPEC §2 wording), which this app may not import: a
+# test keeps them equal.
 CERT_TYPE_LABELS: dict[str, Promise] = {
     "juminhyo": _("住民票の写し"),
     "inkan": _("印鑑登録証明書"),
-    "shotoku_kazei": _("所得・課税証明書"),
+    "shotoku_kazei": _("所得課税証明書"),
     "nozei": _("納税証明書"),
 }
 
