@@ -44,7 +44,7 @@ from audit.request_context import client_address, request_id_of
 from audit.selectors import (
     EventFilter,
     accessor_label,
-    action_label,
+    event_label,
     events_for_export,
     events_page,
     issuance_statistics,
@@ -140,7 +140,7 @@ def _row(event: AuditEvent) -> dict[str, Any]:
     return {
         "event": event,
         "seq": link.seq if link else None,
-        "action_label": action_label(event.action),
+        "action_label": event_label(event),
         "accessor": accessor_label(event.actor_kind),
     }
 

@@ -44,6 +44,7 @@ from certificates.services import (
 )
 from kiosk_api.models import KioskIssuance, Terminal
 from residents.models import Resident
+from saga_konbini.admin_dates import WarekiDatesModelAdmin
 from saga_konbini.roles import VOID_PERMISSION
 
 
@@ -139,7 +140,7 @@ class ReportForm(forms.Form):
 
 
 @admin.register(IssuanceRecord)
-class IssuanceRecordAdmin(AuditedResidentDataAdminMixin, admin.ModelAdmin):
+class IssuanceRecordAdmin(AuditedResidentDataAdminMixin, WarekiDatesModelAdmin):
     list_display = (
         "id",
         "numbers_display",
@@ -303,7 +304,7 @@ class IssuanceRecordAdmin(AuditedResidentDataAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(IssuanceStop)
-class IssuanceStopAdmin(AuditedResidentDataAdminMixin, admin.ModelAdmin):
+class IssuanceStopAdmin(AuditedResidentDataAdminMixin, WarekiDatesModelAdmin):
     list_display = ("resident_code", "reason", "until", "created_at", "created_by", "lifted_at")
     list_filter = ("lifted_at",)
     search_fields = ("=resident_code",)
@@ -371,7 +372,7 @@ class IssuanceStopAdmin(AuditedResidentDataAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Fee)
-class FeeAdmin(admin.ModelAdmin):
+class FeeAdmin(WarekiDatesModelAdmin):
     list_display = ("cert_type", "amount_yen", "effective_from", "in_force")
     list_filter = ("cert_type",)
     ordering = ("cert_type", "-effective_from")
