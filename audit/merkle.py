@@ -68,17 +68,22 @@ class MerkleFrontier:
         self._nodes.append((size, current))
 
     def extend(self, leaves: Iterable[bytes]) -> None:
-        """``add`` each leaf in turn, with the hashing inlined: the verifier feeds every link of
-        the log through here, and the calls per leaf and per merge were most of its Merkle cost."""
-        nodes = self._nodes
+        """``add`` each leaf in turn, hashing inline: the verifier feeds every link of the log
+        through here. With ``count`` leaves so far, the subtrees along the right edge are the set
+        bits of ``count``, so a new leaf merges once per trailing one bit of it."""
+        count = self.size
+        hashes = [digest for _, digest in self._nodes]
         sha256 = hashlib.sha256
         for leaf in leaves:
-            size, current = 1, sha256(b"\x00" + leaf).digest()
-            while nodes and nodes[-1][0] == size:
-                left_size, left = nodes.pop()
-                current = sha256(b"\x01" + left + current).digest()
-                size += left_size
-            nodes.append((size, current))
+            current = sha256(b"\x00" + leaf).digest()
+            merges = count
+            while merges & 1:
+                current = sha256(b"\x01" + hashes.pop() + current).digest()
+                merges >>= 1
+            hashes.append(current)
+            count += 1
+        sizes = [1 << bit for bit in range(count.bit_length() - 1, -1, -1) if count >> bit & 1]
+        self._nodes = list(zip(sizes, hashes, strict=True))
 
     def root(self) -> bytes:
         if not self._nodes:
