@@ -115,6 +115,8 @@ def _canonical_encoder() -> Callable[[Any], str]:
 
 
 _canonical_json = _canonical_encoder()
+# The string encoder json.dumps uses with ensure_ascii=False (the C one where available).
+_encode_string = json.encoder.encode_basestring
 
 
 def event_canonical_bytes(*, seq: int, row: Sequence[Any]) -> bytes:
@@ -134,11 +136,19 @@ def event_canonical_bytes(*, seq: int, row: Sequence[Any]) -> bytes:
         request_id,
         payload,
     ) = row
+    occurred = canonical_time(occurred_at)
+    try:
+        return _canonical_text(
+            seq, event_id, occurred, actor_kind, actor_id, actor_label, action, outcome, reason,
+            resident_ids, certificate_numbers, source, request_id, payload,
+        ).encode("utf-8")  # fmt: skip
+    except TypeError:
+        pass  # a value of another type than its column's: the general encoder decides
     obj = {
         "v": CHAIN_VERSION,
         "seq": seq,
         "event_id": event_id,
-        "occurred_at": canonical_time(occurred_at),
+        "occurred_at": occurred,
         "actor_kind": actor_kind,
         "actor_id": actor_id,
         "actor_label": actor_label,
@@ -152,6 +162,27 @@ def event_canonical_bytes(*, seq: int, row: Sequence[Any]) -> bytes:
         "payload": payload,
     }
     return _canonical_json(obj).encode("utf-8")
+
+
+def _canonical_text(
+    seq: Any, event_id: Any, occurred: str, actor_kind: Any, actor_id: Any, actor_label: Any,
+    action: Any, outcome: Any, reason: Any, resident_ids: Any, certificate_numbers: Any, source: Any,
+    request_id: Any, payload: Any,
+) -> str:  # fmt: skip
+    """The canonical object written key by key, in sorted order, for the types its columns hold:
+    what json.dumps writes for them, a third cheaper (the verifier does this for every event).
+    Raises TypeError for any other type (a text that is not a str, an id that is not an int)."""
+    if type(seq) is not int or type(event_id) is not int:  # bool is an int that JSON writes as true
+        raise TypeError("not an int")
+    text = _encode_string  # raises TypeError for anything but a str
+    return (
+        f'{{"action":{text(action)},"actor_id":{text(actor_id)},"actor_kind":{text(actor_kind)},'
+        f'"actor_label":{text(actor_label)},"certificate_numbers":{_canonical_json(certificate_numbers)},'
+        f'"event_id":{event_id},"occurred_at":{text(occurred)},"outcome":{text(outcome)},'
+        f'"payload":{_canonical_json(payload)},"reason":{text(reason)},"request_id":{text(request_id)},'
+        f'"resident_ids":{_canonical_json(resident_ids)},"seq":{seq},"source":{text(source)},'
+        f'"v":{CHAIN_VERSION}}}'
+    )
 
 
 def link_hash(*, prev_hash: str, canonical: bytes) -> str:
