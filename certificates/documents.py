@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
-from certificates.wareki import wareki_date, wareki_year_label
+from saga_konbini.wareki import wareki_date, wareki_year_label
 
 if TYPE_CHECKING:
     from residents.models import Household, Resident, SealRegistration, TaxAssessment, TaxPayment

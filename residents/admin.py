@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from audit.admin_mixins import AuditedResidentDataAdminMixin
+from residents.admin_mixins import AuditedResidentDataAdminMixin
 from residents.models import CardLink, Household, Resident, SealRegistration, TaxAssessment, TaxPayment
 from saga_konbini.admin_dates import WarekiDatesModelAdmin
 
@@ -104,7 +104,8 @@ class TaxPaymentAdmin(AuditedResidentDataAdminMixin, MirrorAdmin):
 
 @admin.register(CardLink)
 class CardLinkAdmin(AuditedResidentDataAdminMixin, MirrorAdmin):
-    list_display = ("serial", "issuer", "resident", "active_from")
+    list_display = ("serial", "credential", "issuer", "resident", "active_from")
+    list_filter = ("credential",)
     search_fields = ("=serial", "=resident__resident_code")
     list_select_related = ("resident",)
     raw_id_fields = ("resident",)

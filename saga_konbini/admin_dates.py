@@ -17,7 +17,7 @@ from django.db import models
 from django.http import HttpRequest
 from django.utils import formats, timezone, translation
 
-from certificates.wareki import wareki_date_with_western_year
+from saga_konbini.wareki import wareki_date_with_western_year
 
 _SUFFIX = "_wareki"
 

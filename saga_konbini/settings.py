@@ -80,10 +80,13 @@ INSTALLED_APPS = [
     "sync",
     "certificates",
     "kiosk_api",
+    # The top layer (docs/architecture.md): what reads across the apps listed before it, the auditors'
+    # /audit/ pages, the issuance reports by store chain, /metrics and the probes.
+    "oversight",
 ]
 # The stand-ins for the world outside (synthetic city, core-system simulator, test CA, kiosks, and
-# the seed_demo, core_sim and kiosk commands) exist for demos, training and tests only: production
-# does not install them, so none of their commands or screens can run there.
+# the seed_demo, core_sim, kiosk and demo_logins commands) exist for demos, training and tests
+# only: production does not install them, so none of their commands or screens can run there.
 if not PRODUCTION:
     INSTALLED_APPS.append("simulators")
 
@@ -154,6 +157,16 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (server, worker) share the file: wait for locks instead of failing.
     DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+# The role that owns the tables (SPEC §6): `migrate --database owner` and `setup_roles` connect
+# through it, the application never does. DATABASE_URL is then the application's role, which may
+# only INSERT and SELECT on the audit log. Without DATABASE_OWNER_URL (the SQLite demo, which has no
+# roles) both aliases are the same connection settings.
+OWNER_DB_ALIAS = "owner"
+_owner_url = env_str("DATABASE_OWNER_URL", "")
+DATABASE_OWNER_SEPARATE = bool(_owner_url)
+DATABASES[OWNER_DB_ALIAS] = (
+    dj_database_url.parse(_owner_url, conn_max_age=0) if _owner_url else DATABASES["default"].copy()
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, Celery broker; optional in development ---------------------------------
@@ -172,6 +185,8 @@ else:
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        # The exchange tables; kombu's default is "control" in the working directory (the repo root).
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
@@ -355,13 +370,24 @@ if PRODUCTION and KIOSK_SIMULATOR_ENABLED:
 KIOSK_SIMULATOR_CARDS_DIR = Path(env_str("KIOSK_SIMULATOR_CARDS_DIR", str(VAR_DIR / "cards")))
 KIOSK_SIMULATOR_API_BASE = env_str("KIOSK_SIMULATOR_API_BASE", "")
 
-# SPEC §4: the trust anchors for card user certificates, and where the CA publishes its CRL.
-# The demo's test CA (simulators/jpki.py) writes its files under KONBINI_PKI_DIR.
+# SPEC §4: the trust anchors for user-authentication certificates (the My Number card's CA and the
+# smartphone's, スマホ用電子証明書) and where each CA publishes its CRL, one source per CA. The demo's
+# test CAs (simulators/jpki.py) write their files under KONBINI_PKI_DIR.
 KONBINI_PKI_DIR = Path(env_str("KONBINI_PKI_DIR", str(VAR_DIR / "pki")))
 KONBINI_TRUSTED_CA_FILES = [
-    Path(p) for p in env_list("KONBINI_TRUSTED_CA_FILES", [str(KONBINI_PKI_DIR / "jpki-test-ca.pem")])
+    Path(p)
+    for p in env_list(
+        "KONBINI_TRUSTED_CA_FILES",
+        [str(KONBINI_PKI_DIR / "jpki-test-ca.pem"), str(KONBINI_PKI_DIR / "jpki-test-smartphone-ca.pem")],
+    )
 ]
-KONBINI_CRL_SOURCE = env_str("KONBINI_CRL_SOURCE", str(KONBINI_PKI_DIR / "jpki-test-ca.crl"))
+if env_str("KONBINI_CRL_SOURCE", ""):
+    # The single-CA name: silently ignoring it would leave the configured list unrefreshed.
+    raise ImproperlyConfigured("KONBINI_CRL_SOURCE is now KONBINI_CRL_SOURCES (comma-separated, one per CA)")
+KONBINI_CRL_SOURCES = env_list(
+    "KONBINI_CRL_SOURCES",
+    [str(KONBINI_PKI_DIR / "jpki-test-ca.crl"), str(KONBINI_PKI_DIR / "jpki-test-smartphone-ca.crl")],
+)
 # SPEC §8: the city's issuing key (ECDSA P-256) for the 2D code and the PDF signature.
 KONBINI_SIGNING_DIR = Path(env_str("KONBINI_SIGNING_DIR", str(VAR_DIR / "signing")))
 # SPEC §8: /verify/ answers for this many days after issue.

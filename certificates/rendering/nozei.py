@@ -9,7 +9,7 @@ from certificates.documents import NozeiContent, yen
 from certificates.glyphs import GOTHIC
 from certificates.rendering.base import CertificateRenderer
 from certificates.rendering.frame import BODY_BOTTOM, BODY_TOP, CONTENT_W, INK, LEFT, TITLE_Y
-from certificates.wareki import wareki_year_label
+from saga_konbini.wareki import wareki_year_label
 
 ROW_H = 22.0
 NOTE_H = 16.0

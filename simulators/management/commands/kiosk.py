@@ -31,6 +31,8 @@ UNAVAILABLE_LABELS = {
     "SEAL_NOT_REGISTERED": "印鑑登録がありません",
     "NO_TAX_RECORD": "税情報がありません",
 }
+# SPEC §4: what the resident holds to the machine; a card file says which (absent: a card).
+CREDENTIAL_LABELS = {"card": "マイナンバーカード", "smartphone": "スマートフォン"}
 OPTION_FLAGS = {
     "show_relationship": "世帯主・続柄",
     "show_honseki": "本籍・筆頭者",
@@ -64,6 +66,12 @@ class Command(BaseCommand):
         parser.add_argument("--server", required=True, help="サーバのURL (例: http://127.0.0.1:8000)")
         parser.add_argument("--token-file", required=True, help='端末トークンのファイル ({"token": ...})')
         parser.add_argument("--card", required=True, help="カードファイル (saga-konbini-card/1)")
+        parser.add_argument(
+            "--credential",
+            choices=sorted(CREDENTIAL_LABELS),
+            help="本人確認に使うもの: card(マイナンバーカード)または smartphone(スマートフォン)。"
+            "省略すると、--type も --pin もない対話時は選択を求め、それ以外はカードファイルのとおり",
+        )
         parser.add_argument("--pin", help="暗証番号(4桁)。省略すると入力を求めます")
         parser.add_argument("--type", choices=sorted(TYPE_LABELS), help="証明書の種類")
         parser.add_argument("--copies", type=int, help="通数 (1〜10)")
@@ -109,7 +117,27 @@ class Command(BaseCommand):
             raise CommandError(f"カードファイルを読み込めません: {path}") from exc
         if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
             raise CommandError(f"カードファイルの形式が違います ({CARD_FORMAT} ではありません)。")
+        if card.get("credential", "card") not in CREDENTIAL_LABELS:
+            raise CommandError("カードファイルの credential は card または smartphone です。")
         return card
+
+    def _choose_credential(self, card: dict[str, Any], wanted: str | None, interactive: bool) -> None:
+        """The resident's choice, as the machine's first screen asks it: マイナンバーカード or
+        スマートフォン. The file must be of that kind (a phone is no card to the reader)."""
+        held = str(card.get("credential", "card"))
+        if wanted is None:
+            if not interactive:
+                return
+            self._say("本人確認に使うものを選んでください:")
+            kinds = list(CREDENTIAL_LABELS)
+            for index, kind in enumerate(kinds, start=1):
+                self._say(f"  {index}. {CREDENTIAL_LABELS[kind]}")
+            wanted = kinds[self._ask_number("番号を選んでください: ", 1, len(kinds)) - 1]
+        if wanted != held:
+            raise CommandError(
+                f"このファイルは{CREDENTIAL_LABELS[held]}の電子証明書です。"
+                f"{CREDENTIAL_LABELS[wanted]}を選んだ場合は使えません。"
+            )
 
     def _unlock(self, path: Path, card: dict[str, Any], pin_flag: str | None) -> CardKey:
         locked_message = (
@@ -207,6 +235,8 @@ class Command(BaseCommand):
         card_path = Path(options["card"])
         card = self._load_card(card_path)
         interactive = options["type"] is None
+        # Asked like the machine's first screen only when the person answers everything else too.
+        self._choose_credential(card, options["credential"], interactive and options["pin"] is None)
         key = self._unlock(card_path, card, options["pin"])
 
         session_id: str | None = None
