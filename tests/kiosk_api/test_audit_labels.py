@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import Actor
-from audit.views import AUDITOR_GROUP
 from kiosk_api.services import session_sweep
+from oversight.views import AUDITOR_GROUP
 from tests.kiosk_api.cards import BASE, issue, ok_holder, signed_in
 
 pytestmark = pytest.mark.django_db
