@@ -15,7 +15,7 @@ folds them from the right, which is exactly the RFC's split for a non-power of t
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 
 def leaf_hash(leaf: bytes) -> bytes:
@@ -66,6 +66,24 @@ class MerkleFrontier:
                 # The subtree ends at this leaf: its index among subtrees of its size.
                 completed.append((level, (position + 1) // size - 1, current))
         self._nodes.append((size, current))
+
+    def extend(self, leaves: Iterable[bytes]) -> None:
+        """``add`` each leaf in turn, hashing inline: the verifier feeds every link of the log
+        through here. With ``count`` leaves so far, the subtrees along the right edge are the set
+        bits of ``count``, so a new leaf merges once per trailing one bit of it."""
+        count = self.size
+        hashes = [digest for _, digest in self._nodes]
+        sha256 = hashlib.sha256
+        for leaf in leaves:
+            current = sha256(b"\x00" + leaf).digest()
+            merges = count
+            while merges & 1:
+                current = sha256(b"\x01" + hashes.pop() + current).digest()
+                merges >>= 1
+            hashes.append(current)
+            count += 1
+        sizes = [1 << bit for bit in range(count.bit_length() - 1, -1, -1) if count >> bit & 1]
+        self._nodes = list(zip(sizes, hashes, strict=True))
 
     def root(self) -> bytes:
         if not self._nodes:

@@ -308,16 +308,14 @@ def _verify(
     pending_sizes = iter([size for size in index.sizes if size > start])
     next_size = next(pending_sizes, None)
     for chunk in chain_links(after_seq=start, chunk_size=chunk_size):
-        expected_seq, running_hash = check_links(chunk, expected_seq=expected_seq, running_hash=running_hash)
-        for link in chunk:
-            frontier.add(bytes.fromhex(link[2]))
-            while next_size is not None and link[0] == next_size:
-                root_hash = frontier.root().hex()
-                index.check(tree_size=next_size, root_hash=root_hash, chain_hash=link[2])
-                report.checkpoints_checked += 1
-                report.verified_point = VerifiedPoint(next_size, root_hash, link[2], frontier.to_json())
-                next_size = next(pending_sizes, None)
-            if next_size is not None and next_size < link[0]:
+        digests: list[bytes] = []
+        expected_seq, running_hash = check_links(
+            chunk, expected_seq=expected_seq, running_hash=running_hash, digests=digests
+        )
+        # The links of a checked chunk have consecutive seqs: the one of digests[i] is base + i.
+        base, added = chunk[0][0], 0
+        while next_size is not None and next_size < base + len(digests):
+            if next_size < base:
                 # A checkpoint at a size the stream already passed: only possible for size 0.
                 raise ChainBroken(
                     ChainBreak(
@@ -325,6 +323,15 @@ def _verify(
                         gettext("件数 %(size)s のチェックポイントは不正です") % {"size": next_size},
                     )
                 )
+            frontier.extend(digests[added : next_size - base + 1])
+            added = next_size - base + 1
+            chain_hash = chunk[next_size - base][2]
+            root_hash = frontier.root().hex()
+            index.check(tree_size=next_size, root_hash=root_hash, chain_hash=chain_hash)
+            report.checkpoints_checked += 1
+            report.verified_point = VerifiedPoint(next_size, root_hash, chain_hash, frontier.to_json())
+            next_size = next(pending_sizes, None)
+        frontier.extend(digests[added:])
         report.events_checked += len(chunk)
     chained = expected_seq - 1
     if next_size is not None:

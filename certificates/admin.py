@@ -38,6 +38,7 @@ from certificates.services import (
 )
 from residents.admin_mixins import AuditedResidentDataAdminMixin
 from residents.models import Resident
+from saga_konbini.admin_dates import WarekiDatesModelAdmin
 from staff.roles import VOID_PERMISSION
 
 
@@ -85,7 +86,7 @@ class FeeForm(forms.ModelForm):
 
 
 @admin.register(IssuanceRecord)
-class IssuanceRecordAdmin(AuditedResidentDataAdminMixin, admin.ModelAdmin):
+class IssuanceRecordAdmin(AuditedResidentDataAdminMixin, WarekiDatesModelAdmin):
     list_display = (
         "id",
         "numbers_display",
@@ -183,7 +184,7 @@ class IssuanceRecordAdmin(AuditedResidentDataAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(IssuanceStop)
-class IssuanceStopAdmin(AuditedResidentDataAdminMixin, admin.ModelAdmin):
+class IssuanceStopAdmin(AuditedResidentDataAdminMixin, WarekiDatesModelAdmin):
     list_display = ("resident_code", "reason", "until", "created_at", "created_by", "lifted_at")
     list_filter = ("lifted_at",)
     search_fields = ("=resident_code",)
@@ -251,7 +252,7 @@ class IssuanceStopAdmin(AuditedResidentDataAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Fee)
-class FeeAdmin(admin.ModelAdmin):
+class FeeAdmin(WarekiDatesModelAdmin):
     list_display = ("cert_type", "amount_yen", "effective_from", "in_force")
     list_filter = ("cert_type",)
     ordering = ("cert_type", "-effective_from")

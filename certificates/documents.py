@@ -14,7 +14,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from certificates.options import JUMINHYO_SCOPES
-from certificates.wareki import wareki_date, wareki_year_label
+from saga_konbini.wareki import wareki_date, wareki_year_label
 
 if TYPE_CHECKING:
     from residents.models import Household, Resident, SealRegistration, TaxAssessment, TaxPayment
@@ -136,6 +136,15 @@ class NozeiLine:
     unpaid: int
 
 
+# From 令和6年度 the national 森林環境税 (1,000 円 a year, 森林環境税及び森林環境譲与税に関する法律) is
+# collected together with the 個人住民税 均等割: the 個人市県民税 billed and paid includes it, while the
+# 所得課税証明書 shows the 市民税・県民税 only. The 納税証明書 says so, as Saga City's own certificates do,
+# so that the two certificates of one year are not read as disagreeing.
+RESIDENT_TAX_ITEM = "個人市県民税"
+FOREST_ENVIRONMENT_TAX_FROM = 2024  # 令和6年度
+FOREST_ENVIRONMENT_TAX_NOTE = "個人市県民税の額には森林環境税(国税)を含みます。"
+
+
 @dataclass(frozen=True)
 class NozeiContent:
     """納税証明書 for one fiscal year."""
@@ -143,6 +152,14 @@ class NozeiContent:
     holder: PrintedPerson
     fiscal_year: int
     lines: tuple[NozeiLine, ...]
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """The remarks printed under the amounts: what they include, for the years it applies."""
+        forest_tax_included = self.fiscal_year >= FOREST_ENVIRONMENT_TAX_FROM and any(
+            line.tax_item == RESIDENT_TAX_ITEM for line in self.lines
+        )
+        return (FOREST_ENVIRONMENT_TAX_NOTE,) if forest_tax_included else ()
 
     @property
     def total_assessed(self) -> int:
@@ -476,4 +493,5 @@ def document_printable_text(document: CertificateDocument) -> list[str]:
                 yen(nozei_line.unpaid),
             ]
         texts += [yen(content.total_assessed), yen(content.total_paid), yen(content.total_unpaid)]
+        texts += list(content.notes)
     return [text for text in texts if text]

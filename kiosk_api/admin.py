@@ -26,6 +26,7 @@ from audit.request_context import staff_request_context
 from audit.services import Actor
 from kiosk_api import door, services
 from kiosk_api.models import CrlSnapshot, KioskAlert, MaintenanceWindow, Terminal
+from saga_konbini.admin_dates import WarekiDatesModelAdmin
 
 # The tokens issued while answering one request, kept on that request object only: save_model
 # issues the token and response_add shows it, and nothing else may carry it between the two.
@@ -68,7 +69,7 @@ def _show_token(
 
 
 @admin.register(Terminal)
-class TerminalAdmin(admin.ModelAdmin):
+class TerminalAdmin(WarekiDatesModelAdmin):
     list_display = ["name", "chain", "store_code", "status", "token_prefix", "last_seen_at", "created_at"]
     list_filter = ["status", "chain"]
     search_fields = ["name", "store_code", "token_prefix"]
@@ -176,7 +177,7 @@ class TerminalAdmin(admin.ModelAdmin):
 
 
 @admin.register(MaintenanceWindow)
-class MaintenanceWindowAdmin(admin.ModelAdmin):
+class MaintenanceWindowAdmin(WarekiDatesModelAdmin):
     """The service calendar: clerk-set maintenance windows, shown with the fixed hours and closures."""
 
     list_display = ["starts_at", "ends_at", "reason", "created_at"]
@@ -220,7 +221,7 @@ class MaintenanceWindowAdmin(admin.ModelAdmin):
 
 
 @admin.register(KioskAlert)
-class KioskAlertAdmin(admin.ModelAdmin):
+class KioskAlertAdmin(WarekiDatesModelAdmin):
     list_display = ["kind", "raised_at", "last_seen_at", "cleared_at", "message"]
     list_filter = ["kind"]
     readonly_fields = ["kind", "message", "raised_at", "last_seen_at", "cleared_at"]
@@ -236,7 +237,7 @@ class KioskAlertAdmin(admin.ModelAdmin):
 
 
 @admin.register(CrlSnapshot)
-class CrlSnapshotAdmin(admin.ModelAdmin):
+class CrlSnapshotAdmin(WarekiDatesModelAdmin):
     list_display = ["issuer", "this_update", "next_update", "loaded_at", "revoked_count"]
     readonly_fields = ["issuer", "this_update", "next_update", "loaded_at", "revoked_count"]
 

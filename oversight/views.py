@@ -44,7 +44,7 @@ from audit.request_context import RequestContext, staff_request_context
 from audit.selectors import (
     EventFilter,
     accessor_label,
-    action_label,
+    event_label,
     events_for_export,
     events_page,
     verification_run_in_progress,
@@ -128,18 +128,12 @@ def _filters_payload(filters: EventFilter) -> dict[str, Any]:
     }
 
 
-def _credential(event: AuditEvent) -> str:
-    # Which certificate an authentication used (``card`` or ``smartphone``), if the event says.
-    credential = event.payload.get("credential", "") if isinstance(event.payload, dict) else ""
-    return credential if isinstance(credential, str) else ""
-
-
 def _row(event: AuditEvent) -> dict[str, Any]:
     link = getattr(event, "link", None)
     return {
         "event": event,
         "seq": link.seq if link else None,
-        "action_label": action_label(event.action, credential=_credential(event)),
+        "action_label": event_label(event),
         "accessor": accessor_label(event.actor_kind),
     }
 

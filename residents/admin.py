@@ -18,9 +18,10 @@ from django.utils.translation import gettext_lazy as _
 
 from residents.admin_mixins import AuditedResidentDataAdminMixin
 from residents.models import CardLink, Household, Resident, SealRegistration, TaxAssessment, TaxPayment
+from saga_konbini.admin_dates import WarekiDatesModelAdmin
 
 
-class MirrorAdmin(admin.ModelAdmin):
+class MirrorAdmin(WarekiDatesModelAdmin):
     """Mirror rows are never added, changed or deleted by hand."""
 
     show_full_result_count = False

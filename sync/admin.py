@@ -25,6 +25,7 @@ from django.views.decorators.http import require_POST
 from audit.services import Actor
 from residents.admin_mixins import AuditedResidentDataAdminMixin
 from residents.models import Resident
+from saga_konbini.admin_dates import WarekiDatesModelAdmin
 from sync.errors import Misconfigured, RetryLater
 from sync.models import Batch, QuarantinedRecord, ResidentBlock, SyncAlert, SyncCursor
 from sync.redaction import MY_NUMBER_MARKER
@@ -33,7 +34,7 @@ from sync.services import sync_run
 from sync.validation import resident_codes_in
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(WarekiDatesModelAdmin):
     """Clerks look; only the feed writes. Counting huge tables on every page is skipped."""
 
     show_full_result_count = False

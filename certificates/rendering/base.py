@@ -8,7 +8,7 @@ from typing import ClassVar
 from certificates.documents import CertificateDocument
 from certificates.glyphs import GOTHIC, MINCHO
 from certificates.rendering.frame import INK, LABEL_FILL, LINE_INK, PageFrame, PageInfo
-from certificates.wareki import wareki_date
+from saga_konbini.wareki import wareki_date
 
 
 class CertificateRenderer(ABC):

@@ -11,7 +11,7 @@ from certificates.documents import InkanContent
 from certificates.rendering.base import CertificateRenderer
 from certificates.rendering.frame import BODY_TOP, CONTENT_W, INK, LEFT
 from certificates.rendering.images import draw_rgb_image
-from certificates.wareki import wareki_date
+from saga_konbini.wareki import wareki_date
 
 SEAL_BOX = 150.0  # 印影 box, about 53 mm: room for the largest registrable seal (25 mm) with margin
 ROW_H = 30.0

@@ -13,7 +13,7 @@ from certificates.documents import JuminhyoContent, PrintedPerson, format_my_num
 from certificates.glyphs import MINCHO
 from certificates.rendering.base import CertificateRenderer
 from certificates.rendering.frame import BODY_BOTTOM, BODY_TOP, CONTENT_W, INK, LEFT, RIGHT
-from certificates.wareki import wareki_date
+from saga_konbini.wareki import wareki_date
 
 PERSONS_PER_PAGE = 4
 ROW_H = 16.0

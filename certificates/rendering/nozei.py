@@ -1,4 +1,5 @@
-"""納税証明書: one fiscal year, one row per tax item (税目, 課税額, 納付額, 未納額) and the totals."""
+"""納税証明書: one fiscal year, one row per tax item (税目, 課税額, 納付額, 未納額), the totals, and
+the remarks on what the amounts include (NozeiContent.notes)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from certificates.documents import NozeiContent, yen
 from certificates.glyphs import GOTHIC
 from certificates.rendering.base import CertificateRenderer
 from certificates.rendering.frame import BODY_BOTTOM, BODY_TOP, CONTENT_W, INK, LEFT, TITLE_Y
-from certificates.wareki import wareki_year_label
+from saga_konbini.wareki import wareki_year_label
 
 ROW_H = 22.0
+NOTE_H = 16.0
 LABEL_W = 100.0
 ITEM_W = 163.0
 AMOUNT_W = (CONTENT_W - ITEM_W) / 3
@@ -56,7 +58,9 @@ class NozeiRenderer(CertificateRenderer):
             self._label_cell(x, top, w, ROW_H, heading)
             x += w
         top -= ROW_H
-        row_h = min(ROW_H, (top - BODY_BOTTOM - ROW_H - 30) / max(len(content.lines), 1))
+        notes = content.notes
+        room = top - BODY_BOTTOM - ROW_H - 30 - NOTE_H * len(notes)
+        row_h = min(ROW_H, room / max(len(content.lines), 1))
         for line in content.lines:
             self._line(top, row_h, line.tax_item, (line.assessed, line.paid, line.unpaid), label=False)
             top -= row_h
@@ -64,7 +68,11 @@ class NozeiRenderer(CertificateRenderer):
             top, ROW_H, "合計", (content.total_assessed, content.total_paid, content.total_unpaid), label=True
         )
         self.c.setFillColorRGB(*INK)
-        self.frame.text(LEFT, top - ROW_H - 18, "以下余白", size=10)
+        top -= ROW_H
+        for note in notes:
+            self.frame.text(LEFT, top - 14, f"※ {note}", size=9)
+            top -= NOTE_H
+        self.frame.text(LEFT, top - 18, "以下余白", size=10)
 
     def _line(self, top: float, h: float, item: str, amounts: tuple[int, int, int], *, label: bool) -> None:
         size = min(self.value_size, h * 0.6)

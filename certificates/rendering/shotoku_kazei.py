@@ -8,7 +8,7 @@ from certificates.documents import AmountLine, ShotokuKazeiContent, yen
 from certificates.glyphs import GOTHIC
 from certificates.rendering.base import CertificateRenderer
 from certificates.rendering.frame import BODY_BOTTOM, BODY_TOP, CONTENT_W, INK, LEFT, TITLE_Y
-from certificates.wareki import wareki_date, wareki_year_label
+from saga_konbini.wareki import wareki_date, wareki_year_label
 
 ROW_H = 19.0
 LABEL_W = 120.0

@@ -1,10 +1,12 @@
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from django.db import connection, connections, transaction
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from audit.chain import GENESIS_HASH, chain_seal, event_canonical_bytes
 from audit.checkpoints import checkpoint_create
@@ -84,6 +86,54 @@ def test_canonical_time_is_utc_with_six_fraction_digits():
         {},
     )
     assert b'"occurred_at":"2026-11-26T09:00:00.000000Z"' in event_canonical_bytes(seq=1, row=row)
+
+
+def _documented_canonical_bytes(seq: int, row: tuple[Any, ...]) -> bytes:
+    """The canonical form exactly as the module docstring defines it (json.dumps of the object)."""
+    obj = {"v": 1, "seq": seq, **dict(zip(CANONICAL_FIELDS, row, strict=True))}
+    obj["occurred_at"] = row[1].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+CANONICAL_FIELDS = (
+    *("event_id", "occurred_at", "actor_kind", "actor_id", "actor_label", "action", "outcome"),
+    *("reason", "resident_ids", "certificate_numbers", "source", "request_id", "payload"),
+)
+# Any text PostgreSQL can store (no lone surrogates).
+_texts = st.text(st.characters(exclude_categories=["Cs"]))
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _texts,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_texts, inner, max_size=3),
+    max_leaves=8,
+)
+_anything = _json | st.dictionaries(_texts, _json, max_size=4)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    seq=st.integers(min_value=1, max_value=2**62),
+    event_id=st.integers(min_value=1, max_value=2**62) | st.booleans(),
+    occurred_at=st.datetimes(
+        min_value=datetime(1, 1, 2), timezones=st.sampled_from([UTC, timezone(timedelta(hours=9))])
+    ),
+    texts=st.lists(_texts | _anything, min_size=7, max_size=7),
+    resident_ids=st.lists(st.integers()) | st.lists(_texts) | _anything,
+    certificate_numbers=st.lists(_texts) | st.lists(st.integers() | st.booleans()) | _anything,
+    payload=_anything,
+)
+def test_canonical_bytes_are_the_documented_json_for_any_values(
+    seq, event_id, occurred_at, texts, resident_ids, certificate_numbers, payload
+):
+    """The sealer and the verifier write the canonical form key by key (for speed): byte for byte
+    the json.dumps of the documented object, whatever the stored values are, tampered ones
+    included (unusual types take json.dumps itself)."""
+    actor_kind, actor_id, actor_label, action, outcome, reason, source = texts
+    row = (
+        *(event_id, occurred_at, actor_kind, actor_id, actor_label, action, outcome, reason),
+        *(resident_ids, certificate_numbers, source, texts[0], payload),
+    )
+
+    assert event_canonical_bytes(seq=seq, row=row) == _documented_canonical_bytes(seq, row)
 
 
 def test_resident_index_rows_are_written_for_each_resident(record_events):

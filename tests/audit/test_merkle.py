@@ -44,6 +44,26 @@ def test_incremental_frontier_agrees_with_the_recursive_definition(size):
     assert MerkleFrontier.from_json(frontier.to_json()).root() == frontier.root()
 
 
+@pytest.mark.parametrize("cuts", [(0, 0), (1, 1), (3, 17), (8, 8), (5, 64), (63, 64), (64, 100)])
+def test_extending_in_batches_agrees_with_adding_one_leaf_at_a_time(cuts):
+    """The verifier's batch path, from any frontier (a --since-last run starts from a stored one)."""
+    leaves = [sha(str(n).encode()) for n in range(100)]
+    first, second = cuts
+    frontier = MerkleFrontier()
+    frontier.extend(leaves[:first])
+    frontier = MerkleFrontier.from_json(frontier.to_json())
+    frontier.extend(leaves[first:second])
+    frontier.extend(leaves[second:])
+    one_by_one = MerkleFrontier()
+    for leaf in leaves:
+        one_by_one.add(leaf)
+    assert frontier.to_json() == one_by_one.to_json()
+    assert frontier.root() == merkle_root(leaves)
+    partial = MerkleFrontier()
+    partial.extend(leaves[:second])
+    assert partial.size == second and partial.root() == merkle_root(leaves[:second])
+
+
 def test_frontier_that_is_not_one_is_rejected():
     with pytest.raises(ValueError):
         MerkleFrontier.from_json([[3, "00" * 32]])

@@ -269,3 +269,49 @@ def test_seal_images_of_any_png_mode_are_printed_on_white(mode):
     assert images[0].image.convert("RGB").tobytes() == flat.tobytes()
     # Flattened onto the box's white: no transparency mask to mis-print on a kiosk printer.
     assert "/SMask" not in cast(Any, images[0].indirect_reference).get_object()
+
+
+def _pdftotext(pdf: bytes, tmp_path) -> str:
+    """The text as poppler's pdftotext reads it: an independent reader of what is printed."""
+    path = tmp_path / "certificate.pdf"
+    path.write_bytes(pdf)
+    done = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, check=True, text=True)
+    return re.sub(r"\s+", "", done.stdout)
+
+
+def _nozei_of(fiscal_year: int, *tax_items: str) -> Any:
+    document = sample_nozei()
+    content = cast(Any, document.content)
+    lines = tuple(replace(content.lines[0], tax_item=item) for item in tax_items)
+    return replace(document, content=replace(content, fiscal_year=fiscal_year, lines=lines))
+
+
+FOREST_TAX_NOTE = "個人市県民税の額には森林環境税(国税)を含みます。"
+
+
+@pytest.mark.parametrize(
+    ("fiscal_year", "era_year"),
+    [(2024, "令和6年度"), (2026, "令和8年度")],
+)
+def test_nozei_says_its_resident_tax_includes_the_forest_environment_tax(tmp_path, fiscal_year, era_year):
+    text = _pdftotext(_render(_nozei_of(fiscal_year, "個人市県民税", "固定資産税")), tmp_path)
+
+    assert era_year in text
+    assert FOREST_TAX_NOTE in text
+    # The remark comes after the amounts and before the end of the items.
+    assert text.index("合計") < text.index(FOREST_TAX_NOTE) < text.index("以下余白")
+
+
+@pytest.mark.parametrize(
+    ("fiscal_year", "tax_items"),
+    [
+        (2023, ("個人市県民税", "固定資産税")),  # 令和5年度: the national tax was not collected yet
+        (2019, ("個人市県民税",)),
+        (2026, ("固定資産税", "軽自動車税")),  # no resident tax on this certificate
+    ],
+)
+def test_nozei_has_no_forest_tax_remark_where_it_does_not_apply(tmp_path, fiscal_year, tax_items):
+    text = _pdftotext(_render(_nozei_of(fiscal_year, *tax_items)), tmp_path)
+
+    assert "森林環境税" not in text
+    assert "以下余白" in text

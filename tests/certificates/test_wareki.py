@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from certificates.wareki import wareki_date, wareki_year_label
+from saga_konbini.wareki import wareki_date, wareki_year_label
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,38 @@ def test_seal_image_is_shown_as_a_picture_not_as_bytes(admin_client, mirror):
 )
 def test_every_mirror_list_renders(admin_client, mirror, model):
     assert admin_client.get(reverse(f"admin:residents_{model}_changelist")).status_code == 200
+
+
+def test_dates_are_shown_in_wareki_with_the_western_year_in_japanese(admin_client, mirror):
+    Resident.objects.filter(resident_code="R001").update(birth_date=date(1975, 4, 1))
+    Resident.objects.filter(resident_code="R002").update(birth_date=date(1926, 12, 25))  # 昭和元年
+    resident = Resident.objects.get(resident_code="R001")
+    url = reverse("admin:residents_resident_changelist")
+
+    listing = admin_client.get(url)
+    detail = admin_client.get(reverse("admin:residents_resident_change", args=[resident.pk])).content.decode()
+
+    html = listing.content.decode()
+    assert "昭和50年(1975年)4月1日" in html and "昭和元年(1926年)12月25日" in html
+    assert "昭和50年(1975年)4月1日" in detail
+    assert "1975年4月1日" not in html + detail  # not Django's own format beside it
+    # The detail page's other dates: the day the resident came (1980-04-01), the synced time.
+    assert "昭和55年(1980年)4月1日" in detail
+    assert "令和" in detail and "年(20" in detail
+    # The column still sorts by the date itself.
+    column = listing.context["cl"].list_display.index("birth_date_wareki")
+    by_birth = admin_client.get(url, {"o": str(column)})
+    assert [row.resident_code for row in by_birth.context["cl"].result_list] == ["R002", "R001"]
+
+
+def test_dates_stay_western_in_english(admin_client, mirror, settings):
+    Resident.objects.filter(resident_code="R001").update(birth_date=date(1975, 4, 1))
+    resident = Resident.objects.get(resident_code="R001")
+    admin_client.cookies.load({settings.LANGUAGE_COOKIE_NAME: "en"})
+
+    listing = admin_client.get(reverse("admin:residents_resident_changelist")).content.decode()
+    detail = admin_client.get(reverse("admin:residents_resident_change", args=[resident.pk])).content.decode()
+
+    for page in (listing, detail):
+        assert "昭和" not in page and "1975年" not in page
+        assert "April 1, 1975" in page

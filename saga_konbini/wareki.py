@@ -48,3 +48,11 @@ def wareki_year_label(year: int) -> str:
     """
     era, era_year = wareki_year(date(year, 12, 31))
     return f"{era}{_year_text(era_year)}"
+
+
+def wareki_date_with_western_year(d: date) -> str:
+    """ "昭和60年(1985年)4月1日": the era date with the western year beside it, as the clerks' screens
+    show dates (the era year alone is ambiguous across an era change, the western one is what other
+    systems and residents' papers often give)."""
+    era, year = wareki_year(d)
+    return f"{era}{_year_text(year)}年({d.year}年){d.month}月{d.day}日"
