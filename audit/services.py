@@ -19,6 +19,7 @@ from django.utils import timezone
 from audit.chain import seal_after_commit
 from audit.models import AuditEvent, AuditEventResident, AuditPending
 from audit.request_scope import request_id_current, request_source_current
+from audit.sealed_batch import batch_current
 
 # Keys that could carry a My Number, a PIN, a secret or a document's content.
 _FORBIDDEN_KEY = re.compile(
@@ -90,7 +91,9 @@ def audit_record(
     """Record one audit event. Call it inside the transaction of the act it records.
 
     The event is chained (``seq``, hash) right after that transaction commits: see audit/chain.py
-    for why the head lock is not taken here. Raises ``AuditPayloadError`` for a forbidden payload.
+    for why the head lock is not taken here. Inside ``audit_sealed_batch`` it is inserted and chained
+    by the batch's ``flush`` instead, at the end of the transaction (audit/sealed_batch.py).
+    Raises ``AuditPayloadError`` for a forbidden payload.
     """
     _check_payload(payload or {})
     # Round-trip through JSON now, so the stored payload is exactly what the chain will hash
@@ -113,12 +116,23 @@ def audit_record(
         request_id=request_id or request_id_current(),
         payload=clean_payload,
     )
+    batch = batch_current()
+    if batch is not None and connection.in_atomic_block:
+        # Inserted and chained together with the transaction's other events, at its end.
+        batch.events.append(event)
+        return event
+    event_insert_pending(event)
+    return event
+
+
+def event_insert_pending(event: AuditEvent) -> None:
+    """Insert ``event`` with its pending row, to be chained after the transaction commits."""
     if connection.vendor == "postgresql" and connection.get_autocommit() and not connection.in_atomic_block:
         # Outside a transaction the one statement below is a transaction of its own: no BEGIN and
         # COMMIT round trips around it. The seal then runs at once (committed already).
         _insert_postgresql(event)
         seal_after_commit(event_id=event.pk)
-        return event
+        return
     # No savepoint: a failed insert here must fail the caller's whole transaction anyway.
     with transaction.atomic(savepoint=False):
         if connection.vendor == "postgresql":
@@ -126,7 +140,6 @@ def audit_record(
         else:
             _insert_orm(event)
         seal_after_commit(event_id=event.pk)
-    return event
 
 
 def _insert_orm(event: AuditEvent) -> None:

@@ -26,6 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.request_context import request_context
+from audit.sealed_batch import audit_sealed_batch
 from audit.services import Actor
 from certificates.models import CertType
 from kiosk_api import door, services
@@ -97,8 +98,13 @@ class KioskApiView(APIView):
         # One transaction, one commit per call: the terminal's and the session's touches, the act
         # and its audit events together (the services' own blocks join it without savepoints). A
         # refusal is a response, so its audit event commits with it; a crash rolls everything back.
-        with transaction.atomic():
-            return super().dispatch(request, *args, **kwargs)
+        # The call's audit events are inserted and chained last, in one statement, so that the
+        # chain head is locked only from there to the commit (audit/sealed_batch.py).
+        with transaction.atomic(), audit_sealed_batch() as audit_events:
+            response = super().dispatch(request, *args, **kwargs)
+            if not transaction.get_connection().needs_rollback:
+                audit_events.flush()
+            return response
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)

@@ -10,6 +10,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
+
 from certificates.models import IssuanceRecord
 from kiosk_api.models import KioskIssuance, KioskSession, StoredDocument
 from kiosk_api.services.context import CallContext, session_max_lifetime
@@ -117,3 +119,37 @@ ISSUANCE_FOR_TERMINAL_SQL = (
     f" LEFT JOIN {StoredDocument._meta.db_table} d ON d.issuance_id = {{table}}.id"
     " WHERE {table}.id = %s AND {table}.terminal_id = %s"
 )
+
+
+# The issued request's results and its encrypted document, in one statement (PostgreSQL).
+ISSUANCE_ISSUED_SQL = (
+    "WITH u AS (UPDATE {table} SET issuance_record_id = %s, certificate_numbers = %s, fee_total = %s,"  # noqa: S608
+    " sha256 = %s, subject_resident_ids = %s WHERE id = %s)"
+    f" INSERT INTO {StoredDocument._meta.db_table} (issuance_id, key_id, ciphertext, stored_at)"
+    " VALUES (%s, %s, %s, %s)"
+)
+_ISSUED_FIELDS = ["issuance_record_id", "certificate_numbers", "fee_total", "sha256", "subject_resident_ids"]
+
+
+def issuance_issued_store(
+    *, record: KioskIssuance, key_id: str, ciphertext: bytes, stored_at: datetime
+) -> None:
+    """Save ``record``'s issued fields (set by the caller) and store its encrypted document."""
+    if connection.vendor != "postgresql":  # SQLite has no writes inside WITH
+        record.save(update_fields=_ISSUED_FIELDS)
+        StoredDocument.objects.create(
+            issuance=record, key_id=key_id, ciphertext=ciphertext, stored_at=stored_at
+        )
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            ISSUANCES.sql(ISSUANCE_ISSUED_SQL),
+            [
+                *(ISSUANCES.prep(name, getattr(record, name)) for name in _ISSUED_FIELDS),
+                record.pk,
+                record.pk,
+                key_id,
+                ciphertext,
+                StoredDocument._meta.get_field("stored_at").get_db_prep_value(stored_at, connection),
+            ],
+        )

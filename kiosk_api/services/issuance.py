@@ -27,13 +27,14 @@ from certificates.options import IssueRequest, OptionsInvalid, issue_request_fro
 from certificates.services import certificate_issue
 from kiosk_api.document_store import document_decrypt, document_encrypt
 from kiosk_api.errors import KioskError
-from kiosk_api.models import KioskIssuance, KioskSession, StoredDocument
+from kiosk_api.models import KioskIssuance, KioskSession
 from kiosk_api.queries import (
     ISSUANCE_BY_KEY_SQL,
     ISSUANCE_FOR_TERMINAL_SQL,
     ISSUANCES,
     card_link_with_holder,
     issuance_claim,
+    issuance_issued_store,
 )
 from kiosk_api.services.closing import ISSUED, issuance_close
 from kiosk_api.services.context import REFUSED, CallContext, kiosk_audit, session_ref
@@ -219,17 +220,8 @@ def _issuance_perform(
     record.fee_total = issued.fee_total
     record.sha256 = issued.sha256
     record.subject_resident_ids = sorted(subjects)
-    record.save(
-        update_fields=[
-            "issuance_record_id",
-            "certificate_numbers",
-            "fee_total",
-            "sha256",
-            "subject_resident_ids",
-        ]
-    )
     key_id, blob = document_encrypt(issued.pdf, issuance_id=record.pk, sha256=issued.sha256)
-    StoredDocument.objects.create(issuance=record, key_id=key_id, ciphertext=blob, stored_at=ctx.now)
+    issuance_issued_store(record=record, key_id=key_id, ciphertext=blob, stored_at=ctx.now)
     return None
 
 
