@@ -1,10 +1,10 @@
 """Deploy checks of the kiosk API (``manage.py check --deploy``, which docker-compose's migrate
 service runs before anything serves).
 
-The demo's simulated card CA (kiosk_api/jpki_sim.py) signs cards for anyone who runs the simulator;
-a production server that trusted it would authenticate those cards as residents. Its files sit where
-KONBINI_TRUSTED_CA_FILES points by default, so production refuses to deploy while any trusted
-anchor is that CA.
+The demo's simulated card CA (named ``JPKI_TEST_CA_NAME``) signs cards for anyone who runs the
+simulator; a production server that trusted it would authenticate those cards as residents. Its
+files sit where KONBINI_TRUSTED_CA_FILES points by default, so production refuses to deploy while
+any trusted anchor is that CA.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, register
 from django.core.exceptions import ImproperlyConfigured
 
+from kiosk_api.jpki_names import JPKI_TEST_CA_NAME
+
 
 @register(Tags.security, deploy=True)
 def check_production_trusts_no_test_ca(
@@ -24,7 +26,6 @@ def check_production_trusts_no_test_ca(
 ) -> list[CheckMessage]:
     if not settings.PRODUCTION:
         return []
-    from kiosk_api.jpki_sim import JPKI_TEST_CA_NAME
     from kiosk_api.pki import trust_anchors
 
     try:

@@ -81,6 +81,11 @@ INSTALLED_APPS = [
     "certificates",
     "kiosk_api",
 ]
+# The stand-ins for the world outside (synthetic city, core-system simulator, test CA, kiosks, and
+# the seed_demo, core_sim and kiosk commands) exist for demos, training and tests only: production
+# does not install them, so none of their commands or screens can run there.
+if not PRODUCTION:
+    INSTALLED_APPS.append("simulators")
 
 MIDDLEWARE = [
     # First: every later layer and every log line of the request sees the same X-Request-ID.
@@ -372,7 +377,7 @@ KIOSK_SIMULATOR_CARDS_DIR = Path(env_str("KIOSK_SIMULATOR_CARDS_DIR", str(VAR_DI
 KIOSK_SIMULATOR_API_BASE = env_str("KIOSK_SIMULATOR_API_BASE", "")
 
 # SPEC §4: the trust anchors for card user certificates, and where the CA publishes its CRL.
-# The demo's test CA (kiosk_api/jpki_sim.py) writes its files under KONBINI_PKI_DIR.
+# The demo's test CA (simulators/jpki.py) writes its files under KONBINI_PKI_DIR.
 KONBINI_PKI_DIR = Path(env_str("KONBINI_PKI_DIR", str(VAR_DIR / "pki")))
 KONBINI_TRUSTED_CA_FILES = [
     Path(p) for p in env_list("KONBINI_TRUSTED_CA_FILES", [str(KONBINI_PKI_DIR / "jpki-test-ca.pem")])

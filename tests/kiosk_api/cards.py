@@ -1,4 +1,4 @@
-"""Software My Number cards for the kiosk API tests, issued by ``kiosk_api.jpki_sim``'s test CA."""
+"""Software My Number cards for the kiosk API tests, issued by ``simulators.jpki``'s test CA."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from rest_framework.test import APIClient
 
-from kiosk_api import jpki_sim
 from kiosk_api.tasks import crl_refresh_task
 from residents.models import CardLink, Resident
+from simulators import jpki as jpki_sim
 from tests.certificates.factories import (
     CardLinkFactory,
     ResidentFactory,

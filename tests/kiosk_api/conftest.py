@@ -18,8 +18,8 @@ import time_machine
 from rest_framework.test import APIClient
 
 from audit.services import Actor
-from kiosk_api import jpki_sim
 from kiosk_api.services import terminal_register
+from simulators import jpki as jpki_sim
 from tests.certificates.factories import signing_dir_for_tests
 from tests.kiosk_api.cards import NOW, KeyPool, Pki
 

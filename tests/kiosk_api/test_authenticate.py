@@ -210,7 +210,7 @@ def test_untrusted_ca_is_refused(api, pki):
 
 
 def test_lookalike_ca_with_the_trusted_name_is_refused(api, pki, tmp_path):
-    from kiosk_api import jpki_sim
+    from simulators import jpki as jpki_sim
 
     # Same subject as the JPKI test CA, another key: only the signature can tell them apart.
     impostor = jpki_sim._ca_load_or_create(
@@ -307,8 +307,8 @@ def queued_refreshes(monkeypatch) -> list[str]:
 def test_a_stale_crl_is_never_refreshed_inside_a_kiosk_request(
     api, pki, clock, queued_refreshes, django_capture_on_commit_callbacks
 ):
-    from kiosk_api import jpki_sim
     from kiosk_api.models import CrlSnapshot
+    from simulators import jpki as jpki_sim
 
     card = pki.card(ok_holder())
     clock.shift(timedelta(days=31))

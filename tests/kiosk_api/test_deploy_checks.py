@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.checks import run_checks
 
-from kiosk_api import jpki_sim
+from simulators import jpki as jpki_sim
 
 
 def _deploy_errors() -> list[str]:

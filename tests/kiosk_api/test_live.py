@@ -32,11 +32,11 @@ from django.db import connection
 
 from audit.services import Actor
 from certificates.models import IssuanceRecord
-from kiosk_api import jpki_sim
-from kiosk_api.client import CardKey, KioskApiError, KioskClient
 from kiosk_api.models import KioskIssuance
 from kiosk_api.services import terminal_register
 from residents.models import Resident
+from simulators import jpki as jpki_sim
+from simulators.kiosk_client import CardKey, KioskApiError, KioskClient
 from tests.kiosk_api.cards import Card, Pki
 from tests.kiosk_api.live import FAMILY_NAMES, card_file, distinct_holder, pdf_text, printed_names
 

@@ -18,12 +18,12 @@ from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEvent
 from audit.services import Actor
-from kiosk_api import jpki_sim
 from kiosk_api.crl import CrlRefreshError, crl_refresh
 from kiosk_api.models import CrlSnapshot, KioskAlert, Terminal
 from kiosk_api.services import terminal_register, terminal_revoke
 from kiosk_api.tasks import crl_refresh_task
 from saga_konbini import roles
+from simulators import jpki as jpki_sim
 from tests.kiosk_api.cards import BASE, NOW
 
 pytestmark = pytest.mark.django_db

@@ -24,10 +24,10 @@ from django.db import connection
 
 from audit.services import Actor
 from certificates.signing import issuing_key
-from kiosk_api import jpki_sim
-from kiosk_api.client import CardKey
 from kiosk_api.services import terminal_register
 from residents.models import Resident
+from simulators import jpki as jpki_sim
+from simulators.kiosk_client import CardKey
 from tests.certificates.factories import (
     ResidentFactory,
     SealRegistrationFactory,

@@ -94,7 +94,7 @@ def test_deploy_checks_stay_clean_with_a_staff_host(tmp_path):
 
 
 def test_deploy_checks_refuse_the_simulated_card_ca(tmp_path):
-    from kiosk_api import jpki_sim
+    from simulators import jpki as jpki_sim
 
     test_ca = jpki_sim.test_ca_load_or_create(pki_dir=tmp_path / "pki")
     env = _production_env(tmp_path, KONBINI_TRUSTED_CA_FILES=str(test_ca.cert_path))

@@ -1,4 +1,4 @@
-"""The synthetic Saga City population (sync/simulator): invariants a Saga clerk would check."""
+"""The synthetic Saga City population (simulators/city): invariants a Saga clerk would check."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 from residents.my_number import my_number_is_valid
-from sync.simulator import places
-from sync.simulator.glyphs import characters_missing, font_codepoints
-from sync.simulator.names import FAMILY_NAMES, GAIJI_FAMILY_NAME, all_names
-from sync.simulator.population import (
+from simulators.city import places
+from simulators.city.glyphs import characters_missing, font_codepoints
+from simulators.city.names import FAMILY_NAMES, GAIJI_FAMILY_NAME, all_names
+from simulators.city.population import (
     MOVING_OUT,
     REMOVED,
     SCENARIOS,
@@ -25,7 +25,7 @@ from sync.simulator.population import (
     fiscal_years_released,
     population_generate,
 )
-from sync.simulator.seals import SEAL_SIZE, seal_image_png
+from simulators.city.seals import SEAL_SIZE, seal_image_png
 
 TODAY = date(2026, 11, 27)
 KATAKANA = re.compile(r"^[ァ-ヶー]+$")

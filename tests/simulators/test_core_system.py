@@ -8,8 +8,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from sync.simulator.core_sim import MirrorState, changes_generate, mirror_state_from_records
-from sync.simulator.population import REMOVED, World, population_generate
+from simulators.city.population import REMOVED, World, population_generate
+from simulators.core_system import MirrorState, changes_generate, mirror_state_from_records
 from sync.validation import VALIDATORS
 
 TODAY = date(2026, 11, 27)

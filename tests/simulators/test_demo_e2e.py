@@ -17,13 +17,13 @@ from audit.services import Actor
 from certificates.eligibility import holder_eligibility
 from certificates.models import IssuanceStop
 from kiosk_api.auth import token_hash
-from kiosk_api.jpki_sim import crl_load, test_ca_load_or_create
 from kiosk_api.models import CrlSnapshot, Terminal
 from residents.crypto import my_number_decrypt
 from residents.models import CardLink, Household, Resident, SealRegistration, TaxAssessment, TaxPayment
+from simulators.city.population import SCENARIOS, population_generate
+from simulators.jpki import crl_load, test_ca_load_or_create
 from sync.models import Batch, QuarantinedRecord
 from sync.services import sync_run
-from sync.simulator.population import SCENARIOS, population_generate
 
 JST = ZoneInfo("Asia/Tokyo")
 
@@ -214,7 +214,7 @@ def test_core_sim_revoke_puts_the_serial_in_the_crl(settings, tmp_path: Path) ->
 
 def test_reseeding_revokes_the_previous_demo_terminal(tmp_path: Path) -> None:
     from audit.services import Actor
-    from sync.simulator.seeding import demo_terminal_register
+    from simulators.city.seeding import demo_terminal_register
 
     actor = Actor.job("seed_demo")
     first = json.loads(demo_terminal_register(cards_dir=tmp_path, actor=actor).read_text())["token"]

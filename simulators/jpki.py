@@ -34,6 +34,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from kiosk_api.jpki_names import JPKI_TEST_CA_NAME
+
 JST = timezone(timedelta(hours=9), "JST")
 
 CA_CERT_FILE = "jpki-test-ca.pem"
@@ -42,14 +44,6 @@ CA_CRL_FILE = "jpki-test-ca.crl"
 OTHER_CA_CERT_FILE = "other-ca.pem"
 OTHER_CA_KEY_FILE = "other-ca.key"
 
-# SPEC §4: the issuer of the real JPKI user-authentication certificates, marked as a test.
-JPKI_TEST_CA_NAME = x509.Name(
-    [
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "JPKI (TEST)"),
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "JPKI for user authentication"),
-    ]
-)
 # A CA the server does not trust. Its name differs from the JPKI one: a certificate it signs is
 # refused because no configured trust anchor issued it.
 OTHER_CA_NAME = x509.Name(

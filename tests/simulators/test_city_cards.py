@@ -16,15 +16,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from kiosk_api.jpki_sim import (
+from simulators.city.cards import CARD_FORMAT, card_file_write, card_files_clear, card_pin_try
+from simulators.city.population import SCENARIOS, World, population_generate
+from simulators.city.seeding import cards_issue
+from simulators.jpki import (
     JST,
     crl_load,
     other_ca_load_or_create,
     test_ca_load_or_create,
 )
-from sync.simulator.cards import CARD_FORMAT, card_file_write, card_files_clear, card_pin_try
-from sync.simulator.population import SCENARIOS, World, population_generate
-from sync.simulator.seeding import cards_issue
 
 TODAY = date(2026, 11, 27)
 

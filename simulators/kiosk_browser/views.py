@@ -28,8 +28,8 @@ from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from kiosk_api.client import KioskApiError
-from kiosk_api.simulator import bridge
+from simulators.kiosk_browser import bridge
+from simulators.kiosk_client import KioskApiError
 
 STATE = "kiosk_simulator"
 TYPE_LABELS = {

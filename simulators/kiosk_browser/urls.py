@@ -7,7 +7,7 @@ simulator off answers 404 for everything here whichever way the URLs were loaded
 from django.conf import settings
 from django.urls import path
 
-from kiosk_api.simulator import views
+from simulators.kiosk_browser import views
 
 app_name = "kiosk_simulator"
 

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 
-from kiosk_api.jpki_sim import (
+from simulators.jpki import (
     CA_CERT_FILE,
     CA_CRL_FILE,
     CA_KEY_FILE,

@@ -8,9 +8,9 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from simulators.city.feed_writer import batch_number_next, batch_write
+from simulators.city.population import population_generate
 from sync.feed import Manifest, batch_file_open, batch_scan, manifest_read
-from sync.simulator.feed_writer import batch_number_next, batch_write
-from sync.simulator.population import population_generate
 
 JST = ZoneInfo("Asia/Tokyo")
 ISSUER = "OU=JPKI for user authentication,O=JPKI (TEST),C=JP"

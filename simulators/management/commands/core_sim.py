@@ -17,8 +17,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from kiosk_api.jpki_sim import certificate_revoke, crl_publish, serial_hex, test_ca_load_or_create
-from sync.simulator.core_sim import EVENT_WEIGHTS, changes_write
+from simulators.core_system import EVENT_WEIGHTS, changes_write
+from simulators.jpki import certificate_revoke, crl_publish, serial_hex, test_ca_load_or_create
 
 EVENT_LABELS_JA = {
     "birth": "出生",

@@ -18,13 +18,13 @@ from certificates.models import IssuanceStop
 from certificates.services import issuance_stop_create
 from kiosk_api.auth import token_hash
 from kiosk_api.crl import CrlRefreshError, crl_refresh
-from kiosk_api.jpki_sim import TestCA, crl_publish, other_ca_load_or_create, test_ca_load_or_create
 from kiosk_api.models import Terminal
 from kiosk_api.services import terminal_register, terminal_revoke
+from simulators.city.cards import card_file_write, card_files_clear, card_jobs, cards_build
+from simulators.city.feed_writer import WrittenBatch, batch_write
+from simulators.city.population import CardPlan, World, population_generate
+from simulators.jpki import TestCA, crl_publish, other_ca_load_or_create, test_ca_load_or_create
 from sync.services import SyncRunResult, sync_run
-from sync.simulator.cards import card_file_write, card_files_clear, card_jobs, cards_build
-from sync.simulator.feed_writer import WrittenBatch, batch_write
-from sync.simulator.population import CardPlan, World, population_generate
 
 CLERK_STOP_REASON = "デモ用の交付停止(シナリオ clerk_stop: 窓口で本人確認が必要)"
 DEMO_TERMINAL = {

@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from kiosk_api.jpki_sim import certificate_expiry_date, serial_hex
 from residents.my_number import my_number_check_digit
-from sync.simulator import names as name_tables
-from sync.simulator import places, tax
-from sync.simulator.glyphs import characters_missing
-from sync.simulator.names import GAIJI_FAMILY_NAME, Name
-from sync.simulator.seals import seal_image_png
+from simulators.city import names as name_tables
+from simulators.city import places, tax
+from simulators.city.glyphs import characters_missing
+from simulators.city.names import GAIJI_FAMILY_NAME, Name
+from simulators.city.seals import seal_image_png
+from simulators.jpki import certificate_expiry_date, serial_hex
 
 ACTIVE = "active"
 MOVING_OUT = "moving_out"

@@ -12,8 +12,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from audit.services import Actor
-from sync.simulator.population import OTHER, SCENARIOS
-from sync.simulator.seeding import SeedError, demo_seed
+from simulators.city.population import OTHER, SCENARIOS
+from simulators.city.seeding import SeedError, demo_seed
 
 SCENARIO_LABELS_JA = {
     "ok": "全種類交付可",

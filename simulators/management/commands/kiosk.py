@@ -1,6 +1,6 @@
 """``manage.py kiosk``: a convenience-store kiosk for people, on the command line (SPEC §4, §7).
 
-Speaks only HTTP to a running server (``kiosk_api.client``), like a real multi-copy machine:
+Speaks only HTTP to a running server (``simulators.kiosk_client``), like a real multi-copy machine:
 reads a software card, asks its PIN (three wrong tries lock the card, written back into the card
 file), runs the challenge–response, shows the offers in Japanese, issues, saves the PDF and
 reports the print's outcome. Every question has a flag for non-interactive use.
@@ -16,8 +16,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from kiosk_api.client import CardKey, KioskApiError, KioskClient
-from sync.simulator.cards import card_pin_try
+from simulators.city.cards import card_pin_try
+from simulators.kiosk_client import CardKey, KioskApiError, KioskClient
 
 CARD_FORMAT = "saga-konbini-card/1"
 TYPE_LABELS = {

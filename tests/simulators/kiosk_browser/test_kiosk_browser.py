@@ -14,8 +14,8 @@ from django.urls import reverse
 
 from certificates.models import IssuanceRecord
 from kiosk_api.models import KioskSession
-from kiosk_api.simulator import bridge
 from residents.models import Resident
+from simulators.kiosk_browser import bridge
 from tests.kiosk_api.cards import Pki
 from tests.kiosk_api.live import card_file, distinct_holder, pdf_text
 

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont
 
-from sync.simulator.glyphs import MINCHO
+from simulators.city.glyphs import MINCHO
 
 SEAL_SIZE = 96
 _RED = (200, 30, 30, 255)

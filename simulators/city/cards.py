@@ -4,7 +4,7 @@
 "birth_date"}, "pin", "certificate": PEM, "private_key": PEM PKCS#8 encrypted with the PIN}``.
 
 An RSA 2048 key takes 50–100 ms to generate, so cards are made in a pool of worker processes, one per
-core. Workers are spawned (not forked): they import only this module, ``kiosk_api.jpki_sim`` and
+core. Workers are spawned (not forked): they import only this module, ``simulators.jpki`` and
 ``cryptography``, and never share the parent's database connection.
 """
 
@@ -29,11 +29,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from kiosk_api.client import CardKey, WrongPin, card_key_unlock
-from kiosk_api.jpki_sim import RSA_KEY_BITS, TestCA, user_certificate_issue
+from simulators.jpki import RSA_KEY_BITS, TestCA, user_certificate_issue
+from simulators.kiosk_client import CardKey, WrongPin, card_key_unlock
 
 if TYPE_CHECKING:  # workers import this module: keep the population generator out of them
-    from sync.simulator.population import CardPlan
+    from simulators.city.population import CardPlan
 
 CARD_FORMAT = "saga-konbini-card/1"
 PIN_TRIES = 3  # SPEC §4: the card locks after three wrong PINs

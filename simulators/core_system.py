@@ -23,15 +23,14 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from kiosk_api.jpki_sim import serial_hex, test_ca_load_or_create
 from residents.crypto import my_number_decrypt
 from residents.models import CardLink, Household, Resident, SealRegistration, TaxAssessment, TaxPayment
-from sync.simulator import places, tax
-from sync.simulator.cards import CARD_FORMAT, card_file_write, card_jobs, cards_build
-from sync.simulator.feed_writer import WrittenBatch, batch_write
-from sync.simulator.glyphs import characters_missing
-from sync.simulator.names import Name
-from sync.simulator.population import (
+from simulators.city import places, tax
+from simulators.city.cards import CARD_FORMAT, card_file_write, card_jobs, cards_build
+from simulators.city.feed_writer import WrittenBatch, batch_write
+from simulators.city.glyphs import characters_missing
+from simulators.city.names import Name
+from simulators.city.population import (
     ACTIVE,
     DECEASED,
     MOVED_OUT,
@@ -45,7 +44,8 @@ from sync.simulator.population import (
     age_on,
     full_name,
 )
-from sync.simulator.seals import seal_image_png
+from simulators.city.seals import seal_image_png
+from simulators.jpki import serial_hex, test_ca_load_or_create
 from sync.validation import ENTITY_ORDER
 
 EVENT_WEIGHTS: dict[str, int] = {

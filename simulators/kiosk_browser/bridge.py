@@ -5,7 +5,7 @@ real multi-copy machine that a browser cannot: the card reader (it reads a demo 
 ``KIOSK_SIMULATOR_CARDS_DIR``, opens its key with the PIN, three wrong PINs lock the card, and the
 card signs the challenge) and the machine's terminal credentials (the demo terminal's token from
 ``terminal.json`` in the same folder). It then speaks the SPEC §3 API over plain HTTP like any
-kiosk (``kiosk_api.client``), so the browser kiosk exercises exactly what a store's machine does.
+kiosk (``simulators.kiosk_client``), so the browser kiosk exercises exactly what a store's machine does.
 
 Only card files in that folder are ever opened (a name is checked against a strict pattern and
 looked up inside the folder), so the bridge cannot sign for anything but the demo cards.
@@ -26,12 +26,12 @@ from django.http import HttpRequest
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from kiosk_api.client import CardKey, KioskClient
-from sync.simulator.cards import card_pin_try
+from simulators.city.cards import card_pin_try
+from simulators.kiosk_client import CardKey, KioskClient
 
 CARD_FORMAT = "saga-konbini-card/1"
 TOKEN_FILE = "terminal.json"  # noqa: S105 (a file name, not a secret)
-# seed_demo names cards "<scenario>-<card id>.json" (sync/simulator/cards.py).
+# seed_demo names cards "<scenario>-<card id>.json" (simulators/city/cards.py).
 CARD_NAME = re.compile(r"^(?P<scenario>[a-z0-9_]{1,40})-(?P<card_id>[0-9A-Za-z][0-9A-Za-z-]{0,63})\.json$")
 
 SCENARIO_LABELS = {
