@@ -36,23 +36,16 @@ typecheck: install
 	$(BIN)/mypy .
 
 # The catalogues (Japanese is the source language). English, locale/en: the whole project. The
-# languages residents may choose at the kiosk besides: one catalogue per resident-facing app, in that
-# app's locale/ folder, made by running makemessages inside the app so that it holds the kiosk's
-# texts only (the admin's, the models' and the staff commands' stay out: those screens are Japanese
-# or English, saga_konbini/languages.py). Translate the new entries (English: every screen; the
-# other languages after docs/glossary.md), then run this again to compile the committed .mo files.
-# Needs GNU gettext (apt-get install gettext).
-KIOSK_LOCALES := zh_Hans ko vi pt_BR id
-# kiosk_api: the API's messages and the offers' certificate names, not its admin and models.
-KIOSK_API_NOT_RESIDENT_FACING := admin.py models.py apps.py checks.py client.py "simulator/*" \
-	"management/*" "migrations/*"
-
+# other languages residents may choose at the kiosk: only the texts residents see, in the locale/
+# folder of each app that has some (kiosk_api/management/commands/kiosk_messages.py lists the
+# files); the admin and the audit screens stay Japanese or English. Translate the new entries
+# (after docs/glossary.md), then run this again to compile the committed .mo files. Needs GNU
+# gettext (apt-get install gettext).
 messages: install
 	$(BIN)/python manage.py makemessages -l en --no-obsolete --ignore ".venv/*" --ignore "tests/*" \
 		--ignore "bench/*" --ignore "var/*" --ignore "docs/*" --ignore "*/locale"
-	cd kiosk_api && ../$(BIN)/python ../manage.py makemessages $(KIOSK_LOCALES:%=-l %) --no-obsolete \
-		$(KIOSK_API_NOT_RESIDENT_FACING:%=--ignore %)
-	$(BIN)/python manage.py compilemessages -l en $(KIOSK_LOCALES:%=-l %) --ignore ".venv/*"
+	$(BIN)/python manage.py kiosk_messages
+	$(BIN)/python manage.py compilemessages --ignore ".venv/*"
 
 ci:
 	bash .ci/run

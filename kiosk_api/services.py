@@ -26,8 +26,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from audit.access_history import access_history_for_resident
 from audit.models import AuditEvent
-from audit.selectors import access_history_for_resident
 from audit.services import Actor, audit_record
 from certificates.eligibility import Offer, offers_for_holder
 from certificates.errors import CertificateRefused

@@ -1,0 +1,101 @@
+"""What a resident is shown of the audit log: who accessed their data, by role, and what for (SPEC §9).
+
+The resident reads it at the kiosk, in the kiosk's language: these labels are in the kiosk's
+catalogues (audit/locale/<lang>/, besides English), unlike the auditors' screens. The auditors' search
+shows the same labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from audit.models import AuditEvent, AuditEventResident
+
+# SPEC §9: the holder sees who accessed their data by role, never by a person's name.
+ACCESSOR_LABELS: dict[str, Promise] = {
+    AuditEvent.ActorKind.CLERK: _("市民生活課"),
+    AuditEvent.ActorKind.TERMINAL: _("コンビニ交付"),
+    AuditEvent.ActorKind.JOB: _("基幹系連携"),
+    AuditEvent.ActorKind.AUDITOR: _("監査"),
+    AuditEvent.ActorKind.PUBLIC: _("証明書の照合"),
+    AuditEvent.ActorKind.SYSTEM: _("システム"),
+}
+
+ACTION_LABELS: dict[str, Promise] = {
+    "kiosk.session_started": _("コンビニ交付の利用開始"),
+    "kiosk.session_ended": _("コンビニ交付の利用終了"),
+    "kiosk.authenticate": _("マイナンバーカードによる本人確認"),
+    "kiosk.offers_shown": _("交付できる証明書の表示"),
+    "kiosk.issuance_created": _("証明書の発行"),
+    "kiosk.issuance_refused": _("証明書の発行(お断り)"),
+    "kiosk.document_fetched": _("証明書の印刷データ送信"),
+    "kiosk.issuance_completed": _("証明書の印刷完了"),
+    "kiosk.access_history_viewed": _("利用履歴の確認"),
+    "certificate.issued": _("証明書の発行"),
+    "certificate.refused": _("証明書の発行(お断り)"),
+    "certificate.issue_failed": _("証明書の発行(失敗)"),
+    "certificate.subject_mismatch": _("証明書の発行(内容不一致のため破棄)"),
+    "certificate.printed": _("証明書の印刷"),
+    "certificate.voided": _("証明書の取消"),
+    "certificate.verified": _("証明書の真正性確認"),
+    "resident.stop_set": _("コンビニ交付の停止設定"),
+    "resident.stop_lifted": _("コンビニ交付の停止解除"),
+    "sync.batch_applied": _("基幹系システムからのデータ更新"),
+    "sync.batch_rejected": _("基幹系システムからのデータ更新(不受理)"),
+    "sync.record_quarantined": _("基幹系システムからのデータ更新(保留)"),
+    "admin.resident_list": _("職員による住民情報の一覧表示"),
+    "admin.resident_view": _("職員による住民情報の閲覧"),
+    "audit.search": _("監査による記録の検索"),
+    "audit.export": _("監査による記録の書き出し"),
+    "audit.event_viewed": _("監査による記録の閲覧"),
+    "audit.verify": _("監査ログの検証"),
+}
+
+_PREFIX_LABELS = (
+    ("kiosk.", _("コンビニ交付での利用")),
+    ("certificate.", _("証明書の処理")),
+    ("sync.", _("基幹系システムとの連携")),
+    ("admin.", _("職員による閲覧")),
+    ("audit.", _("監査による確認")),
+    ("terminal.", _("端末の管理")),
+    ("resident.", _("住民情報の設定")),
+)
+
+
+def action_label(action: str) -> str:
+    """The action's label in the active language (Japanese unless the reader chose English)."""
+    if action in ACTION_LABELS:
+        return str(ACTION_LABELS[action])
+    for prefix, label in _PREFIX_LABELS:
+        if action.startswith(prefix):
+            return str(label)
+    return gettext("その他の利用")
+
+
+def accessor_label(actor_kind: str) -> str:
+    return str(ACCESSOR_LABELS.get(actor_kind, gettext("その他")))
+
+
+@dataclass(frozen=True)
+class AccessHistoryEntry:
+    at: datetime
+    accessor: str  # a role (市民生活課, コンビニ交付, ...), never a person's name
+    action: str  # label of the action, in the active language
+
+
+def access_history_for_resident(*, resident_id: int, limit: int = 100) -> list[AccessHistoryEntry]:
+    """Who accessed this resident's data, newest first, by role (SPEC §9)."""
+    rows = (
+        AuditEventResident.objects.filter(resident_id=resident_id)
+        .order_by("-event_id")
+        .values_list("event__occurred_at", "event__actor_kind", "event__action")[: max(0, limit)]
+    )
+    return [
+        AccessHistoryEntry(at=at, accessor=accessor_label(kind), action=action_label(action))
+        for at, kind, action in rows
+    ]
