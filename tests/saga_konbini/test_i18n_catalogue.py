@@ -23,6 +23,11 @@ BASE = Path(settings.BASE_DIR)
 ENGLISH = BASE / "locale" / "en" / "LC_MESSAGES" / "django.po"
 KANA = re.compile(r"[\u3040-\u30ff]")
 KANJI = re.compile(r"[\u4e00-\u9fff]")
+# Japanese forms of characters that simplified Chinese writes otherwise (证, 书, 发, 户, 笔, ...): a
+# Chinese text holding one was copied from the Japanese, not translated.
+JAPANESE_FORMS = re.compile(
+    "[証書発録読済続帯険払戸様県駅図広売営円単転変択訳関連緒筆紙経認際験効覧細総時間題現実機開閉]"
+)
 RESIDENT_LANGUAGES = [code for code, _name in settings.LANGUAGES if code not in settings.STAFF_LANGUAGES]
 # The apps whose screens or messages residents see, each with its own catalogue per language.
 RESIDENT_APPS = sorted({pattern.split("/", 1)[0] for pattern in RESIDENT_FACING})
@@ -77,7 +82,11 @@ def test_every_text_is_translated_and_not_japanese(language, path):
     assert [entry.msgid for entry in catalogue if not entry.translated()] == []
     assert [entry.msgid for entry in catalogue if entry.fuzzy] == []
     # Translated, not Japanese copied through: no kana anywhere, and no kanji but in Chinese.
-    script = KANA if language == "zh-hans" else re.compile(f"{KANA.pattern}|{KANJI.pattern}")
+    script = (
+        re.compile(f"{KANA.pattern}|{JAPANESE_FORMS.pattern}")
+        if language == "zh-hans"
+        else re.compile(f"{KANA.pattern}|{KANJI.pattern}")
+    )
     leftover = [entry.msgid for entry in catalogue for text in _texts(entry) if script.search(text)]
     assert leftover == []
 
@@ -128,3 +137,53 @@ def test_the_compiled_catalogue_says_what_the_po_file_says(language, path):
                     else translation.gettext(entry.msgid)
                 )
                 assert got == entry.msgstr, stale
+
+
+GLOSSARY = BASE / "docs" / "glossary.md"
+GLOSSARY_COLUMNS = ["ja", "en", "zh-hans", "ko", "vi", "pt-br", "id"]
+
+
+def _uncapitalised(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def _glossary_terms() -> dict[str, dict[str, str]]:
+    """The glossary's tables: Japanese term → {language: term}."""
+    terms = {}
+    for line in GLOSSARY.read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("|") and len(cells) == len(GLOSSARY_COLUMNS) and cells[0] not in ("日本語", "---"):
+            terms[cells[0]] = dict(zip(GLOSSARY_COLUMNS, cells, strict=True))
+    return terms
+
+
+def test_the_glossary_marks_itself_as_awaiting_review():
+    text = GLOSSARY.read_text(encoding="utf-8")
+    assert "Awaiting review by native speakers" in text
+    assert {
+        "住民票の写し",
+        "印鑑登録証明書",
+        "暗証番号",
+        "所得課税証明書",
+        "戸籍",
+        "マイナンバーカード",
+    } <= set(_glossary_terms())
+    assert "利用者証明用電子証明書" in _glossary_terms()
+
+
+@pytest.mark.parametrize("language", ["en", *RESIDENT_LANGUAGES])
+def test_a_glossary_term_that_is_a_whole_text_reads_as_the_glossary_says(language):
+    """Where a catalogue text is exactly a glossary term (a certificate's name, 暗証番号, ...), its
+    translation is the glossary's, in every catalogue of the language."""
+    paths = [ENGLISH] if language == "en" else [p for code, p in _resident_catalogues() if code == language]
+    terms = _glossary_terms()
+    checked = 0
+    for path in paths:
+        for entry in polib.pofile(str(path)):
+            if entry.msgid in terms and not entry.msgctxt:
+                # Standing alone, a term starts with a capital letter.
+                assert _uncapitalised(entry.msgstr) == _uncapitalised(terms[entry.msgid][language]), (
+                    entry.msgid
+                )
+                checked += 1
+    assert checked >= 4  # the four certificates at least
