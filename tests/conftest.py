@@ -5,8 +5,10 @@ from __future__ import annotations
 import copy
 import os
 import uuid
+from collections.abc import Iterator
 
 import pytest
+from django.utils import translation
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -42,3 +44,11 @@ def _own_cache_keys(settings) -> None:
     caches = copy.deepcopy(settings.CACHES)
     caches["default"]["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
     settings.CACHES = caches
+
+
+@pytest.fixture(autouse=True)
+def _site_language_afterwards() -> Iterator[None]:
+    """Django's LocaleMiddleware leaves the last request's language active in the test's thread: a test
+    that asked for English (or a kiosk language) must not make the next one run in it."""
+    yield
+    translation.deactivate()
