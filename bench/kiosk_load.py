@@ -65,7 +65,7 @@ def _setup_environment(work: Path) -> dict[str, str]:
         "KONBINI_VAR_DIR": str(work / "var"),
         "KONBINI_PKI_DIR": str(pki),
         "KONBINI_TRUSTED_CA_FILES": str(pki / "jpki-test-ca.pem"),
-        "KONBINI_CRL_SOURCE": str(pki / "jpki-test-ca.crl"),
+        "KONBINI_CRL_SOURCES": str(pki / "jpki-test-ca.crl"),
         "KONBINI_SIGNING_DIR": str(work / "signing"),
         "KONBINI_SERVICE_HOURS": "00:00-24:00",
         "KONBINI_TERMINAL_REQUESTS_PER_MINUTE": "1000000",

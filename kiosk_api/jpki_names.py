@@ -1,6 +1,7 @@
-"""The issuer name of the demo's test JPKI CA, which production must never trust (SPEC §4).
+"""The issuer names of the demo's test JPKI CAs, which production must never trust (SPEC §4).
 
-The deploy check refuses any trust anchor with this name; the demo's test CA is created with it.
+The deploy check refuses any trust anchor with one of these names; the demo's test CAs are created
+with them.
 No Django here: the demo's card workers import it in spawned processes.
 """
 
@@ -17,3 +18,13 @@ JPKI_TEST_CA_NAME = x509.Name(
         x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "JPKI for user authentication"),
     ]
 )
+# The issuer of the smartphone's user certificates (スマホ用電子証明書, 「JPKI スマホ用利用者証明用」):
+# a CA of its own beside the card's, marked as a test.
+JPKI_TEST_SMARTPHONE_CA_NAME = x509.Name(
+    [
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "JPKI (TEST)"),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "JPKI for smartphone user authentication"),
+    ]
+)
+JPKI_TEST_CA_NAMES = (JPKI_TEST_CA_NAME, JPKI_TEST_SMARTPHONE_CA_NAME)

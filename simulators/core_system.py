@@ -161,6 +161,7 @@ def mirror_state_load() -> MirrorState:
             "serial": link.serial,
             "resident_code": link.resident.resident_code,
             "active_from": link.active_from.isoformat(),
+            "credential": link.credential,
         }
     return state
 
@@ -640,7 +641,12 @@ class _Changes:
         return True
 
     def new_card(self) -> bool:
-        linked = {link["resident_code"] for link in self.state.card_links.values()}
+        # A smartphone certificate is no card: its holder may still get their first card.
+        linked = {
+            link["resident_code"]
+            for link in self.state.card_links.values()
+            if link.get("credential", "card") == "card"
+        }
         candidates = [
             r
             for code in self._free_households()

@@ -1,12 +1,14 @@
-"""A test PKI standing in for J-LIS's JPKI user-authentication CA (SPEC §4).
+"""A test PKI standing in for J-LIS's JPKI user-authentication CAs (SPEC §4).
 
 Files under ``pki_dir`` (``settings.KONBINI_PKI_DIR``):
 
-- ``jpki-test-ca.pem``  the trusted test CA certificate (PEM), the default of
+- ``jpki-test-ca.pem``  the trusted test CA certificate of My Number cards (PEM), in the default of
   ``settings.KONBINI_TRUSTED_CA_FILES``;
 - ``jpki-test-ca.key``  its private key (PEM, PKCS#8, unencrypted, mode 0600);
 - ``jpki-test-ca.crl``  its certificate revocation list, **DER** encoded (the usual form of a
-  ``.crl`` published by a CA), the default of ``settings.KONBINI_CRL_SOURCE``;
+  ``.crl`` published by a CA), in the default of ``settings.KONBINI_CRL_SOURCES``;
+- ``jpki-test-smartphone-ca.pem`` / ``.key`` / ``.crl``  the same for the smartphone's certificates
+  (スマホ用電子証明書, 「JPKI スマホ用利用者証明用 (TEST)」): a CA of its own, with its own CRL;
 - ``other-ca.pem`` / ``other-ca.key``  a second, untrusted CA, for cards the server must refuse
   (scenario ``untrusted_cert``).
 
@@ -34,13 +36,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from kiosk_api.jpki_names import JPKI_TEST_CA_NAME
+from kiosk_api.jpki_names import JPKI_TEST_CA_NAME, JPKI_TEST_SMARTPHONE_CA_NAME
 
 JST = timezone(timedelta(hours=9), "JST")
 
 CA_CERT_FILE = "jpki-test-ca.pem"
 CA_KEY_FILE = "jpki-test-ca.key"
 CA_CRL_FILE = "jpki-test-ca.crl"
+SMARTPHONE_CA_CERT_FILE = "jpki-test-smartphone-ca.pem"
+SMARTPHONE_CA_KEY_FILE = "jpki-test-smartphone-ca.key"
+SMARTPHONE_CA_CRL_FILE = "jpki-test-smartphone-ca.crl"
 OTHER_CA_CERT_FILE = "other-ca.pem"
 OTHER_CA_KEY_FILE = "other-ca.key"
 
@@ -185,6 +190,19 @@ def test_ca_load_or_create(*, pki_dir: Path, now: datetime | None = None) -> Tes
 
 
 test_ca_load_or_create.__test__ = False  # type: ignore[attr-defined]
+
+
+def smartphone_ca_load_or_create(*, pki_dir: Path, now: datetime | None = None) -> TestCA:
+    """The trusted test CA of smartphone certificates under ``pki_dir``, created (with an empty
+    CRL) on first use."""
+    return _ca_load_or_create(
+        pki_dir=pki_dir,
+        name=JPKI_TEST_SMARTPHONE_CA_NAME,
+        cert_file=SMARTPHONE_CA_CERT_FILE,
+        key_file=SMARTPHONE_CA_KEY_FILE,
+        crl_file=SMARTPHONE_CA_CRL_FILE,
+        now=now or datetime.now(UTC),
+    )
 
 
 def other_ca_load_or_create(*, pki_dir: Path, now: datetime | None = None) -> TestCA:

@@ -24,6 +24,8 @@ UNAVAILABLE_LABELS: dict[str, Promise] = {
     "SEAL_NOT_REGISTERED": _("印鑑登録がありません。"),
     "NO_TAX_RECORD": _("税情報がありません。"),
 }
+# SPEC §4: what the resident holds to the machine; a card file says which (absent: a card).
+CREDENTIAL_LABELS: dict[str, Promise] = {"card": _("マイナンバーカード"), "smartphone": _("スマートフォン")}
 JUMINHYO_FLAGS: dict[str, Promise] = {
     "show_relationship": _("世帯主・続柄"),
     "show_honseki": _("本籍・筆頭者"),

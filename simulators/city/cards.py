@@ -1,7 +1,9 @@
 """Simulated My Number cards as JSON files (SPEC §4).
 
 ``{"format": "saga-konbini-card/1", "card_id", "scenario", "resident_code", "holder": {"name",
-"birth_date"}, "pin", "certificate": PEM, "private_key": PEM PKCS#8 encrypted with the PIN}``.
+"birth_date"}, "pin", "certificate": PEM, "private_key": PEM PKCS#8 encrypted with the PIN,
+"credential": "card"|"smartphone"}``. A smartphone's file stands for the certificate carried in the
+phone (スマホ用電子証明書): issued by the smartphone CA, unlocked by its own PIN like a card.
 
 An RSA 2048 key takes 50–100 ms to generate, so cards are made in a pool of worker processes, one per
 core. Workers are spawned (not forked): they import only this module, ``simulators.jpki`` and
@@ -55,6 +57,7 @@ class CardJob:
     issued_on: date
     ca_cert_pem: bytes
     ca_key_pem: bytes
+    credential: str = "card"
 
 
 @lru_cache(maxsize=4)
@@ -92,6 +95,7 @@ def card_build(job: CardJob) -> dict[str, Any]:
         "pin": job.pin,
         "certificate": certificate.public_bytes(serialization.Encoding.PEM).decode("ascii"),
         "private_key": encrypted.decode("ascii"),
+        "credential": job.credential,
     }
 
 
@@ -221,11 +225,20 @@ def cards_build(
                 progress(done, total)
 
 
-def card_jobs(*, cards: list[CardPlan], ca: TestCA, other_ca: TestCA) -> list[CardJob]:
-    """One job per planned card, each carrying the PEM of the CA that signs it."""
+def card_jobs(
+    *, cards: list[CardPlan], ca: TestCA, other_ca: TestCA, smartphone_ca: TestCA | None = None
+) -> list[CardJob]:
+    """One job per planned card, each carrying the PEM of the CA that signs it: ``ca`` for cards,
+    ``smartphone_ca`` for phones, ``other_ca`` for the untrusted ones."""
 
     def job(card: CardPlan) -> CardJob:
-        signer = other_ca if card.ca == "other" else ca
+        signer = ca
+        if card.ca == "other":
+            signer = other_ca
+        elif card.credential == "smartphone":
+            if smartphone_ca is None:
+                raise ValueError("a smartphone certificate needs the smartphone CA")
+            signer = smartphone_ca
         return CardJob(
             card_id=card.card_id,
             scenario=card.scenario,
@@ -238,6 +251,7 @@ def card_jobs(*, cards: list[CardPlan], ca: TestCA, other_ca: TestCA) -> list[Ca
             issued_on=card.issued_on,
             ca_cert_pem=signer.certificate_pem(),
             ca_key_pem=signer.private_key_pem(),
+            credential=card.credential,
         )
 
     return [job(card) for card in cards]

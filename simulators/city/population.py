@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from kiosk_api.jpki_names import JPKI_TEST_SMARTPHONE_CA_NAME
 from residents.my_number import my_number_check_digit
 from simulators.city import names as name_tables
 from simulators.city import places, tax
@@ -61,8 +62,15 @@ SCENARIOS: tuple[str, ...] = (
     "revoked_cert",
     "unlinked_cert",
     "untrusted_cert",
+    "smartphone_ok",
+    "smartphone_revoked",
 )
+# The smartphone's certificate (スマホ用電子証明書) of a holder whose card is ``ok``: one that works,
+# and one revoked at the smartphone CA while the same holder's card still works.
+SMARTPHONE_SCENARIOS = ("smartphone_ok", "smartphone_revoked")
 OTHER = "other"
+# The issuer of the demo's smartphone certificates, as card links carry it (SPEC §5).
+SMARTPHONE_ISSUER = JPKI_TEST_SMARTPHONE_CA_NAME.rfc4514_string()
 
 # 旧町村 with farms: a share of their heads of household farm (農業所得).
 _RURAL_PREFIXES = (
@@ -78,6 +86,10 @@ _RURAL_PREFIXES = (
 )
 # JPKI cards exist since 2016; this is the earliest issue date the simulator uses.
 _CARD_EPOCH = date(2016, 1, 15)
+# Smartphone certificates exist since May 2023 (Android first).
+_SMARTPHONE_EPOCH = date(2023, 5, 11)
+# The share of card holders who also carry the certificate in their phone.
+_SMARTPHONE_SHARE = 0.15
 
 
 class PopulationError(Exception):
@@ -282,7 +294,9 @@ class CardPlan:
     common_name: str
     issued_on: date
     active_from: date
-    ca: str = "test"  # "test" (trusted JPKI test CA) or "other" (untrusted)
+    ca: str = "test"  # "test" (a trusted JPKI test CA, by credential) or "other" (untrusted)
+    # "card" (the My Number card's certificate) or "smartphone" (スマホ用電子証明書, its own CA)
+    credential: str = "card"
     linked: bool = True
     revoked: bool = False
     planted: str = ""
@@ -298,6 +312,7 @@ class CardPlan:
             "serial": serial_hex(self.serial),
             "resident_code": self.resident_code,
             "active_from": self.active_from.isoformat(),
+            "credential": self.credential,
         }
 
 
@@ -333,9 +348,12 @@ class World:
             counts[card.scenario] += 1
         return dict(counts)
 
-    def feed_records(self, *, issuer: str) -> list[dict[str, Any]]:
-        """The full batch (SPEC §5), parents first, each entity sorted by key. Only cards issued by the
-        trusted CA and linked have a card link: the core system learns links from J-LIS."""
+    def feed_records(
+        self, *, issuer: str, smartphone_issuer: str = SMARTPHONE_ISSUER
+    ) -> list[dict[str, Any]]:
+        """The full batch (SPEC §5), parents first, each entity sorted by key. Only cards issued by a
+        trusted CA and linked have a card link: the core system learns links from J-LIS. ``issuer``
+        is the card CA's name, ``smartphone_issuer`` the smartphone CA's."""
         out: list[dict[str, Any]] = []
 
         def add(entity: str, key: str, data: dict[str, Any]) -> None:
@@ -353,7 +371,8 @@ class World:
             add("tax_payment", f"{pay.resident_code}:{pay.fiscal_year}:{pay.tax_item}", pay.record())
         for card in sorted(self.cards, key=lambda c: c.serial):
             if card.linked and card.ca == "test":
-                add("card_link", f"{issuer}:{serial_hex(card.serial)}", card.link_record(issuer=issuer))
+                signer = smartphone_issuer if card.credential == "smartphone" else issuer
+                add("card_link", f"{signer}:{serial_hex(card.serial)}", card.link_record(issuer=signer))
         return out
 
 
@@ -368,6 +387,7 @@ class _Index:
     taxes: dict[tuple[str, int], TaxRecord]
     payments: dict[tuple[str, int], list[Payment]]
     stops: frozenset[str]
+    working_cards: frozenset[str]  # holders with a card (not a phone) that authenticates today
 
 
 def _index(world: World) -> _Index:
@@ -384,6 +404,16 @@ def _index(world: World) -> _Index:
         taxes={(t.resident_code, t.assessment.fiscal_year): t for t in world.tax_records},
         payments=payments,
         stops=frozenset(world.clerk_stops),
+        working_cards=frozenset(
+            card.resident_code
+            for card in world.cards
+            if card.credential == "card"
+            and card.ca == "test"
+            and card.linked
+            and not card.revoked
+            and card.issued_on <= world.today <= card.expires_on
+            and card.active_from < world.today
+        ),
     )
 
 
@@ -464,13 +494,25 @@ def _deviations(card: CardPlan, index: _Index, world: World) -> list[str]:
 
 def card_scenario(card: CardPlan, world: World) -> str:
     """The SPEC §4 label of a card: ``ok``, the one deviation from ``ok``, or ``other``."""
-    return _label(_deviations(card, _index(world), world))
+    return _scenario(card, _index(world), world)
+
+
+def _scenario(card: CardPlan, index: _Index, world: World) -> str:
+    found = _deviations(card, index, world)
+    if card.credential == "smartphone":
+        # A phone is labelled only as the smartphone scenarios say; any other phone is "other".
+        if not found:
+            return "smartphone_ok"
+        if found == ["revoked_cert"] and card.resident_code in index.working_cards:
+            return "smartphone_revoked"
+        return OTHER
+    return _label(found)
 
 
 def _label(found: list[str]) -> str:
     if not found:
         return "ok"
-    if len(found) == 1 and found[0] in SCENARIOS:
+    if len(found) == 1 and found[0] in SCENARIOS and found[0] not in SMARTPHONE_SCENARIOS:
         return found[0]
     return OTHER
 
@@ -478,7 +520,7 @@ def _label(found: list[str]) -> str:
 def cards_label(world: World) -> None:
     index = _index(world)
     for card in world.cards:
-        card.scenario = _label(_deviations(card, index, world))
+        card.scenario = _scenario(card, index, world)
 
 
 # --- the generator -------------------------------------------------------------------------------
@@ -1231,6 +1273,25 @@ class _Generator:
                 continue
             if self.rng.random() < 0.78:  # My Number card holders among adults
                 self._card(person)
+                self._smartphone_random(household, person)
+
+    def _smartphone_random(self, household: Household, person: Person) -> None:
+        """Some card holders also carry the certificate in their phone. Drawn from a generator of its
+        own, so that the rest of the world is the same as without phones for the same seed."""
+        main_rng = self.rng
+        self.rng = random.Random(f"{self.seed}:smartphone:{household.household_code}:{person.resident_code}")  # noqa: S311
+        try:
+            if self.rng.random() < _SMARTPHONE_SHARE:
+                self._smartphone(person)
+        finally:
+            self.rng = main_rng
+
+    def _smartphone(self, person: Person, *, planted: str = "") -> CardPlan:
+        earliest = max(_SMARTPHONE_EPOCH, person.became_resident_on, _years_after(person.birth_date, 15))
+        issued = self._day_between(earliest, self.today - timedelta(days=5))
+        phone = self._card(person, issued_on=issued, planted=planted)
+        phone.credential = "smartphone"
+        return phone
 
     # -- the planted scenarios ----------------------------------------------------------------
 
@@ -1335,6 +1396,12 @@ class _Generator:
 
     def _planted_card(self, scenario: str, holder: Person) -> None:
         today = self.today
+        if scenario in SMARTPHONE_SCENARIOS:
+            # The holder's card works (labelled ok); the phone's certificate is the scenario.
+            self._planted_card("ok", holder)
+            phone = self._smartphone(holder, planted=scenario)
+            phone.revoked = scenario == "smartphone_revoked"
+            return
         if scenario == "expired_cert":
             # Issued six years ago and never renewed: past the 5th birthday after issue.
             issued = max(_years_after(today, -6), _years_after(holder.birth_date, 15))

@@ -23,7 +23,13 @@ from kiosk_api.services import terminal_register, terminal_revoke
 from simulators.city.cards import card_file_write, card_files_clear, card_jobs, cards_build
 from simulators.city.feed_writer import WrittenBatch, batch_write
 from simulators.city.population import CardPlan, World, population_generate
-from simulators.jpki import TestCA, crl_publish, other_ca_load_or_create, test_ca_load_or_create
+from simulators.jpki import (
+    TestCA,
+    crl_publish,
+    other_ca_load_or_create,
+    smartphone_ca_load_or_create,
+    test_ca_load_or_create,
+)
 from sync.services import SyncRunResult, sync_run
 
 CLERK_STOP_REASON = "デモ用の交付停止(シナリオ clerk_stop: 窓口で本人確認が必要)"
@@ -49,7 +55,7 @@ class SeedResult:
     stops_created: int = 0
     terminal_file: Path | None = None
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase
-    crl_loaded: bool = False  # the CA's CRL is in the server, ready for the first kiosk call
+    crl_loaded: bool = False  # the CAs' CRLs are in the server, ready for the first kiosk call
 
 
 def cards_issue(
@@ -57,18 +63,26 @@ def cards_issue(
     cards: list[CardPlan],
     cards_dir: Path,
     ca: TestCA,
+    smartphone_ca: TestCA,
     other_ca: TestCA,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Path]:
-    """Issue certificates and write card files for ``cards``; revoke those planned as revoked."""
+    """Issue certificates and write card files for ``cards``; revoke those planned as revoked, each
+    at the CA that issued it (a phone's at the smartphone CA, so its holder's card stays valid)."""
     cards_dir.mkdir(parents=True, exist_ok=True)
+    jobs = card_jobs(cards=cards, ca=ca, other_ca=other_ca, smartphone_ca=smartphone_ca)
     paths = [
         card_file_write(directory=cards_dir, card=content)
-        for content in cards_build(jobs=card_jobs(cards=cards, ca=ca, other_ca=other_ca), progress=progress)
+        for content in cards_build(jobs=jobs, progress=progress)
     ]
-    revoked = tuple(card.serial for card in cards if card.revoked)
-    # Publishing also refreshes the CRL's next update, so the server's CRL refresh stays happy.
-    crl_publish(ca=ca, revoke_serials=revoked)
+    for issuer, credential in ((ca, "card"), (smartphone_ca, "smartphone")):
+        revoked = tuple(
+            card.serial
+            for card in cards
+            if card.revoked and card.ca == "test" and card.credential == credential
+        )
+        # Publishing also refreshes the CRL's next update, so the server's CRL refresh stays happy.
+        crl_publish(ca=issuer, revoke_serials=revoked)
     return paths
 
 
@@ -107,12 +121,21 @@ def demo_seed(
     world = population_generate(residents=residents, seed=seed, today=today)
     lap("population")
     ca = test_ca_load_or_create(pki_dir=pki_dir)
+    smartphone_ca = smartphone_ca_load_or_create(pki_dir=pki_dir)
     other_ca = other_ca_load_or_create(pki_dir=pki_dir)
     cards_dir.mkdir(parents=True, exist_ok=True)
     removed = card_files_clear(directory=cards_dir)
-    paths = cards_issue(cards=world.cards, cards_dir=cards_dir, ca=ca, other_ca=other_ca, progress=progress)
+    paths = cards_issue(
+        cards=world.cards,
+        cards_dir=cards_dir,
+        ca=ca,
+        smartphone_ca=smartphone_ca,
+        other_ca=other_ca,
+        progress=progress,
+    )
     lap("cards")
-    batch = batch_write(inbox=inbox, kind="full", records=world.feed_records(issuer=ca.issuer_rfc4514))
+    records = world.feed_records(issuer=ca.issuer_rfc4514, smartphone_issuer=smartphone_ca.issuer_rfc4514)
+    batch = batch_write(inbox=inbox, kind="full", records=records)
     lap("batch_write")
     result = SeedResult(
         world=world,
@@ -132,14 +155,14 @@ def demo_seed(
         )
     result.stops_created = clerk_stops_apply(resident_codes=world.clerk_stops, actor=actor)
     result.terminal_file = demo_terminal_register(cards_dir=cards_dir, actor=actor)
-    # Kiosk requests never load the CRL themselves (the periodic job does, first after one beat):
-    # load the one just published now, so the demo's first card is checked against it.
-    assert ca.crl_path is not None
+    # Kiosk requests never load a CRL themselves (the periodic job does, first after one beat):
+    # load the two just published now, so the demo's first card and phone are checked against them.
+    assert ca.crl_path is not None and smartphone_ca.crl_path is not None
     try:
-        crl_refresh(source=str(ca.crl_path), now=timezone.now())
+        crl_refresh(sources=[str(ca.crl_path), str(smartphone_ca.crl_path)], now=timezone.now())
         result.crl_loaded = True
     except CrlRefreshError:
-        # The server does not trust this CA (other KONBINI_TRUSTED_CA_FILES): an alert is open,
+        # The server does not trust these CAs (other KONBINI_TRUSTED_CA_FILES): an alert is open,
         # and the seed itself is still complete.
         result.crl_loaded = False
     return result

@@ -28,6 +28,7 @@ from django.utils.translation import gettext_lazy as _
 
 from simulators.city.cards import card_pin_try
 from simulators.kiosk_client import CardKey, KioskClient
+from simulators.kiosk_texts import CREDENTIAL_LABELS
 
 CARD_FORMAT = "saga-konbini-card/1"
 TOKEN_FILE = "terminal.json"  # noqa: S105 (a file name, not a secret)
@@ -55,8 +56,13 @@ SCENARIO_LABELS = {
     "revoked_cert": _("電子証明書の失効"),
     "unlinked_cert": _("カード紐付けなし"),
     "untrusted_cert": _("信頼されていない認証局"),
+    "smartphone_ok": _("スマートフォンで交付できる"),
+    "smartphone_revoked": _("スマートフォンの電子証明書の失効(カードは利用可)"),
     "other": _("その他"),
 }
+# Files opened at most per scenario while looking for the chosen kind: a label such as "other"
+# holds thousands of files, of both kinds.
+_LIST_READS_PER_SCENARIO = 60
 
 
 class CardError(Exception):
@@ -113,10 +119,17 @@ def _card_read(path: Path) -> dict[str, Any]:
     return card
 
 
-def demo_cards_list(*, per_scenario: int = 3) -> list[tuple[str, str, list[DemoCard]]]:
-    """The demo cards, a few per scenario label, as (scenario, label, cards), ``ok`` first.
+def card_credential(card: dict[str, Any]) -> str:
+    return str(card.get("credential", "card"))
 
-    Only the first few files of each scenario are opened: the demo folder holds thousands.
+
+def demo_cards_list(
+    *, credential: str = "card", per_scenario: int = 3
+) -> list[tuple[str, str, list[DemoCard]]]:
+    """The demo cards of one kind (``card`` or ``smartphone``), a few per scenario label, as
+    (scenario, label, cards), ``ok`` first.
+
+    Only the first files of each scenario are opened: the demo folder holds thousands.
     """
     folder = cards_dir()
     by_scenario: dict[str, list[str]] = defaultdict(list)
@@ -128,11 +141,15 @@ def demo_cards_list(*, per_scenario: int = 3) -> list[tuple[str, str, list[DemoC
     order = list(SCENARIO_LABELS)
     result = []
     for scenario in sorted(by_scenario, key=lambda s: (order.index(s) if s in order else len(order), s)):
-        cards = []
-        for name in by_scenario[scenario][:per_scenario]:
+        cards: list[DemoCard] = []
+        for name in by_scenario[scenario][:_LIST_READS_PER_SCENARIO]:
+            if len(cards) == per_scenario:
+                break
             try:
                 content = _card_read(folder / name)
             except CardNotFound:
+                continue
+            if card_credential(content) != credential:
                 continue
             cards.append(
                 DemoCard(
@@ -148,8 +165,13 @@ def demo_cards_list(*, per_scenario: int = 3) -> list[tuple[str, str, list[DemoC
     return result
 
 
-def demo_card_holder_name(*, file_name: str) -> str:
-    return str(_card_read(_card_path(file_name)).get("holder", {}).get("name", ""))
+def demo_card_check(*, file_name: str, credential: str) -> None:
+    """The file is a readable demo card of the kind the resident chose (a phone is no card)."""
+    if card_credential(_card_read(_card_path(file_name))) != credential:
+        raise CardNotFound(
+            gettext("選んだ方法では読み取れません。%(credential)sを選んでやり直してください。")
+            % {"credential": CREDENTIAL_LABELS.get(credential, CREDENTIAL_LABELS["card"])}
+        )
 
 
 def demo_card_unlock(*, file_name: str, pin: str) -> CardKey:

@@ -15,6 +15,7 @@ urlpatterns = (
     [
         path("", views.home, name="home"),
         path("gyosei/", views.gyosei, name="gyosei"),
+        path("credential/", views.credential, name="credential"),
         path("card/", views.card, name="card"),
         path("pin/", views.pin, name="pin"),
         path("offers/", views.offers, name="offers"),

@@ -29,7 +29,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from simulators.kiosk_browser import bridge
 from simulators.kiosk_client import KioskApiError
-from simulators.kiosk_texts import JUMINHYO_FLAGS, TYPE_LABELS, UNAVAILABLE_LABELS
+from simulators.kiosk_texts import CREDENTIAL_LABELS, JUMINHYO_FLAGS, TYPE_LABELS, UNAVAILABLE_LABELS
 
 STATE = "kiosk_simulator"
 _STATIC = Path(__file__).resolve().parent / "static" / "kiosk_simulator"
@@ -130,13 +130,25 @@ def cancel(request: HttpRequest) -> HttpResponse:
 
 
 @simulator_view
+@require_GET
+def credential(request: HttpRequest) -> HttpResponse:
+    """The first question of a real machine: the My Number card or the smartphone (SPEC §4)."""
+    return render(request, "kiosk_simulator/credential.html", {"credentials": CREDENTIAL_LABELS})
+
+
+def _credential_chosen(data: Any) -> str:
+    chosen = str(data.get("credential", "card"))
+    return chosen if chosen in CREDENTIAL_LABELS else "card"
+
+
+@simulator_view
 @require_http_methods(["GET", "POST"])
 def card(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         _end_api_session(request, _state(request))  # a new card starts a new visit
         file_name = str(request.POST.get("card", ""))
         try:
-            bridge.demo_card_holder_name(file_name=file_name)
+            bridge.demo_card_check(file_name=file_name, credential=_credential_chosen(request.POST))
         except bridge.CardError as exc:
             return _error(request, str(exc))
         _save(request, {"card": file_name})
@@ -145,7 +157,16 @@ def card(request: HttpRequest) -> HttpResponse:
         bridge.terminal_token()
     except bridge.CardError as exc:
         return _error(request, str(exc))
-    return render(request, "kiosk_simulator/card.html", {"groups": bridge.demo_cards_list()})
+    chosen = _credential_chosen(request.GET)
+    return render(
+        request,
+        "kiosk_simulator/card.html",
+        {
+            "groups": bridge.demo_cards_list(credential=chosen),
+            "credential": chosen,
+            "credential_label": CREDENTIAL_LABELS[chosen],
+        },
+    )
 
 
 @simulator_view

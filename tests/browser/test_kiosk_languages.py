@@ -79,6 +79,8 @@ def test_one_walk_of_the_kiosk_in_each_language(
     page.click("a.tile-main")
     _check_screen(page, language, data, screens)  # government services
     page.click("a.tile-main")
+    _check_screen(page, language, data, screens)  # マイナンバーカード or スマートフォン
+    page.click("[data-credential=card]")
     _check_screen(page, language, data, screens)  # the card reader
     page.click(f"button[value='{card.name}']")
     _check_screen(page, language, data, screens)  # the PIN pad
@@ -110,6 +112,6 @@ def test_one_walk_of_the_kiosk_in_each_language(
     page.click("a.btn-go")
     _check_screen(page, language, data, screens)  # thank you
 
-    assert len(screens) == 12
+    assert len(screens) == 13
     record = IssuanceRecord.objects.get()
     assert (record.cert_type, record.status, record.copies) == ("inkan", "printed", 2)

@@ -314,16 +314,16 @@ def test_a_stale_crl_is_never_refreshed_inside_a_kiosk_request(
     clock.shift(timedelta(days=31))
     # A fresh CRL is already published at the source: the request still does not fetch it.
     jpki_sim.crl_publish(ca=pki.ca, now=NOW + timedelta(days=31))
-    stale = CrlSnapshot.objects.get().this_update
+    stale = CrlSnapshot.objects.get(issuer=pki.ca.issuer_rfc4514).this_update
     with django_capture_on_commit_callbacks(execute=True):
         responses = [authenticate(api, card) for _ in range(3)]
     assert {(r.status_code, error_code(r)) for r in responses} == {(503, "REVOCATION_CHECK_UNAVAILABLE")}
-    assert CrlSnapshot.objects.get().this_update == stale
+    assert CrlSnapshot.objects.get(issuer=pki.ca.issuer_rfc4514).this_update == stale
     # A burst of refused requests queues one refresh, not one each.
     assert queued_refreshes == ["crl_refresh_task"]
     # The background job brings the fresh list, and the same card is served again.
     pki.crl_load()
-    assert CrlSnapshot.objects.get().this_update > stale
+    assert CrlSnapshot.objects.get(issuer=pki.ca.issuer_rfc4514).this_update > stale
     assert authenticate(api, card).status_code == 200
 
 

@@ -125,3 +125,18 @@ def test_a_production_web_process_refuses_the_checkpoint_signing_key(tmp_path):
     public_only = _start(_production_env(tmp_path, AUDIT_PUBLIC_KEY=public), "-c", WSGI)
     assert public_only.returncode == 0, public_only.stderr
     assert public_only.stdout.strip().endswith("served")
+
+
+def test_the_single_crl_source_setting_stops_start_up_naming_its_successor(tmp_path):
+    # One CRL source per trusted CA now (the card's and the smartphone's): the old single name,
+    # silently ignored, would leave the configured lists unrefreshed.
+    result = _start(_production_env(tmp_path, KONBINI_CRL_SOURCE="/etc/saga-konbini/pki/jpki-ca.crl"))
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and "KONBINI_CRL_SOURCES" in result.stderr
+    shown = _start(
+        _production_env(tmp_path, KONBINI_CRL_SOURCES="/pki/card.crl, /pki/phone.crl"),
+        "-c",
+        "import django; from django.conf import settings as s; print(s.KONBINI_CRL_SOURCES)",
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == "['/pki/card.crl', '/pki/phone.crl']"

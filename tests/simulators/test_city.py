@@ -377,3 +377,30 @@ def test_children_born_here_have_parents_who_lived_here_and_siblings_are_spaced(
     for births in births_by_parents.values():
         ordered = sorted(births)
         assert all((later - earlier).days >= 548 for earlier, later in itertools.pairwise(ordered))
+
+
+def test_some_card_holders_also_carry_a_smartphone_certificate(world: World) -> None:
+    phones = [c for c in world.cards if c.credential == "smartphone"]
+    by_label = {c.scenario: c for c in phones}
+    assert {"smartphone_ok", "smartphone_revoked"} <= set(by_label)
+    assert not by_label["smartphone_ok"].revoked and by_label["smartphone_revoked"].revoked
+    # Random phones besides the planted two, each beside a card of the same holder.
+    assert len(phones) > 2
+    card_holders = {c.resident_code for c in world.cards if c.credential == "card"}
+    assert all(p.resident_code in card_holders for p in phones)
+    # A revoked phone's holder keeps a working card, labelled ok.
+    holder = by_label["smartphone_revoked"].resident_code
+    assert [c.scenario for c in world.cards if c.resident_code == holder and c.credential == "card"] == ["ok"]
+    # Phone certificates exist since May 2023; phones are labelled only by the smartphone scenarios.
+    assert all(p.issued_on >= date(2023, 5, 11) for p in phones)
+    assert {p.scenario for p in phones} <= {"smartphone_ok", "smartphone_revoked", "other"}
+
+
+def test_a_smartphone_link_names_its_own_ca_and_credential(world: World) -> None:
+    card_issuer = "OU=JPKI for user authentication,O=JPKI (TEST),C=JP"
+    phone_issuer = "OU=JPKI for smartphone user authentication,O=JPKI (TEST),C=JP"
+    links = [r["data"] for r in world.feed_records(issuer=card_issuer) if r["entity"] == "card_link"]
+    phones = {f"{c.serial:x}" for c in world.cards if c.credential == "smartphone" and c.linked}
+    assert {link["serial"] for link in links if link["credential"] == "smartphone"} == phones
+    for link in links:
+        assert link["issuer"] == (phone_issuer if link["credential"] == "smartphone" else card_issuer)

@@ -23,6 +23,7 @@ from simulators.jpki import (
     JST,
     crl_load,
     other_ca_load_or_create,
+    smartphone_ca_load_or_create,
     test_ca_load_or_create,
 )
 
@@ -39,6 +40,7 @@ def issued(tmp_path_factory: pytest.TempPathFactory) -> tuple[World, Path, Path]
         cards=planted,
         cards_dir=cards_dir,
         ca=test_ca_load_or_create(pki_dir=pki),
+        smartphone_ca=smartphone_ca_load_or_create(pki_dir=pki),
         other_ca=other_ca_load_or_create(pki_dir=pki),
     )
     return world, pki, cards_dir
@@ -72,8 +74,10 @@ def test_card_file_format_and_private_permissions(issued: tuple[World, Path, Pat
             "pin",
             "certificate",
             "private_key",
+            "credential",
         }
         assert card["format"] == CARD_FORMAT
+        assert card["credential"] == plans[card["card_id"]].credential
         assert set(card["holder"]) == {"name", "birth_date"}
         assert len(card["pin"]) == 4 and card["pin"].isdigit()
         plan = plans[card["card_id"]]
@@ -126,6 +130,9 @@ def test_certificates_hold_no_personal_data_and_live_until_the_fifth_birthday(
         assert plan.expires_on.month == plan.birth_date.month
         if card["scenario"] == "untrusted_cert":
             assert cert.issuer != ca.certificate.subject
+        elif card["credential"] == "smartphone":
+            # A phone's certificate comes from the smartphone CA, never the card's.
+            cert.verify_directly_issued_by(smartphone_ca_load_or_create(pki_dir=pki).certificate)
         else:
             cert.verify_directly_issued_by(ca.certificate)
 
@@ -220,3 +227,33 @@ def test_a_right_pin_opens_the_card_and_resets_the_count(
     path = card_file_write(directory=tmp_path, card={**card, "pin_failures": 2, "locked": False})
     opened = card_pin_try(path=path, pin=card["pin"], read=_read_card)
     assert opened.key is not None and _read_card(path)["pin_failures"] == 0
+
+
+def test_a_smartphone_is_revoked_at_its_own_ca_and_its_holder_s_card_is_not(
+    issued: tuple[World, Path, Path],
+) -> None:
+    world, pki, cards_dir = issued
+    cards = _cards(cards_dir)
+    phone_crl = crl_load(ca=smartphone_ca_load_or_create(pki_dir=pki))
+    card_crl = crl_load(ca=test_ca_load_or_create(pki_dir=pki))
+    for label, revoked in (("smartphone_ok", False), ("smartphone_revoked", True)):
+        phone = cards[label]
+        assert phone["credential"] == "smartphone"
+        serial = x509.load_pem_x509_certificate(phone["certificate"].encode()).serial_number
+        assert (phone_crl.get_revoked_certificate_by_serial_number(serial) is not None) is revoked
+        assert card_crl.get_revoked_certificate_by_serial_number(serial) is None
+        # The same holder has a card file of their own, labelled ok, whose certificate is not revoked.
+        holder_cards = [
+            json.loads(p.read_text(encoding="utf-8"))
+            for p in cards_dir.glob("*.json")
+            if json.loads(p.read_text(encoding="utf-8"))["resident_code"] == phone["resident_code"]
+        ]
+        card = next(c for c in holder_cards if c["credential"] == "card")
+        assert card["scenario"] == "ok"
+        card_serial = x509.load_pem_x509_certificate(card["certificate"].encode()).serial_number
+        assert card_crl.get_revoked_certificate_by_serial_number(card_serial) is None
+    assert all(
+        c.credential == "card"
+        for c in world.cards
+        if c.scenario not in ("smartphone_ok", "smartphone_revoked", "other")
+    )

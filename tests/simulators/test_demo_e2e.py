@@ -21,7 +21,7 @@ from kiosk_api.models import CrlSnapshot, Terminal
 from residents.crypto import my_number_decrypt
 from residents.models import CardLink, Household, Resident, SealRegistration, TaxAssessment, TaxPayment
 from simulators.city.population import SCENARIOS, population_generate
-from simulators.jpki import crl_load, test_ca_load_or_create
+from simulators.jpki import crl_load, smartphone_ca_load_or_create, test_ca_load_or_create
 from sync.models import Batch, QuarantinedRecord
 from sync.services import sync_run
 
@@ -35,7 +35,10 @@ pytestmark = pytest.mark.django_db
 @pytest.mark.slow
 def test_seed_demo_then_core_sim_changes_apply_cleanly(settings, tmp_path: Path) -> None:
     settings.KONBINI_PKI_DIR = tmp_path / "pki"
-    settings.KONBINI_TRUSTED_CA_FILES = [tmp_path / "pki" / "jpki-test-ca.pem"]
+    settings.KONBINI_TRUSTED_CA_FILES = [
+        tmp_path / "pki" / "jpki-test-ca.pem",
+        tmp_path / "pki" / "jpki-test-smartphone-ca.pem",
+    ]
     cards = tmp_path / "cards"
     inbox = Path(settings.SYNC_INBOX_DIR)
     out = StringIO()
@@ -73,6 +76,8 @@ def test_seed_demo_then_core_sim_changes_apply_cleanly(settings, tmp_path: Path)
     assert TaxAssessment.objects.count() == len(world.tax_records)
     assert TaxPayment.objects.count() == len(world.payments)
     assert CardLink.objects.count() == sum(1 for c in world.cards if c.linked and c.ca == "test")
+    phones = [c for c in world.cards if c.credential == "smartphone"]
+    assert CardLink.objects.filter(credential="smartphone").count() == sum(1 for c in phones if c.linked) > 0
     person = world.residents()[0]
     stored = Resident.objects.get(resident_code=person.resident_code)
     assert (
@@ -86,12 +91,17 @@ def test_seed_demo_then_core_sim_changes_apply_cleanly(settings, tmp_path: Path)
     stop_holder = next(f["resident_code"] for f in files if f["scenario"] == "clerk_stop")
     assert IssuanceStop.objects.filter(resident_code=stop_holder, lifted_at__isnull=True).count() == 1
     assert (settings.KONBINI_PKI_DIR / "jpki-test-ca.crl").is_file()
-    # ... and loaded into the server by the seed: kiosk requests never load it themselves, so the
-    # demo's first card must find it there.
-    snapshot = CrlSnapshot.objects.get()
-    assert snapshot.revoked_count == sum(1 for c in world.cards if c.revoked) > 0
+    # ... and loaded into the server by the seed, each CA's own: kiosk requests never load them
+    # themselves, so the demo's first card and phone must find them there.
+    card_crl = CrlSnapshot.objects.get(
+        issuer=test_ca_load_or_create(pki_dir=settings.KONBINI_PKI_DIR).issuer_rfc4514
+    )
+    assert card_crl.revoked_count == sum(1 for c in world.cards if c.revoked and c.credential == "card") > 0
+    phone_ca = smartphone_ca_load_or_create(pki_dir=settings.KONBINI_PKI_DIR)
+    phone_crl = CrlSnapshot.objects.get(issuer=phone_ca.issuer_rfc4514)
+    assert phone_crl.revoked_count == sum(1 for c in phones if c.revoked) > 0
     summary = out.getvalue()
-    assert "CRL loaded" in summary
+    assert "CRLs loaded" in summary
     assert "ok" in summary and "0 件保留" in summary
 
     _scenarios_match_the_eligibility_policy(files)
@@ -133,6 +143,9 @@ _EXPECTED_UNAVAILABLE: dict[str, dict[str, str]] = {
     "revoked_cert": {},
     "unlinked_cert": {},
     "untrusted_cert": {},
+    # The phone's holder is an ok holder; a revoked phone is refused before eligibility is asked.
+    "smartphone_ok": {},
+    "smartphone_revoked": {},
     **{label: dict.fromkeys(_ALL, "NOT_AVAILABLE_AT_KIOSK") for label in _REFUSED_WHOLE},
 }
 
@@ -222,3 +235,14 @@ def test_reseeding_revokes_the_previous_demo_terminal(tmp_path: Path) -> None:
     assert first != second
     assert Terminal.objects.get(token_hash=token_hash(first)).status == Terminal.Status.REVOKED
     assert Terminal.objects.get(token_hash=token_hash(second)).status == Terminal.Status.ACTIVE
+
+
+def test_core_sim_revokes_a_smartphone_at_the_smartphone_ca_only(settings, tmp_path: Path) -> None:
+    settings.KONBINI_PKI_DIR = tmp_path / "pki"
+    out = StringIO()
+    call_command("core_sim", "revoke", "--serial", "0BCD", "--credential", "smartphone", stdout=out)
+    phone_ca = smartphone_ca_load_or_create(pki_dir=settings.KONBINI_PKI_DIR)
+    card_ca = test_ca_load_or_create(pki_dir=settings.KONBINI_PKI_DIR)
+    assert crl_load(ca=phone_ca).get_revoked_certificate_by_serial_number(0xBCD) is not None
+    assert crl_load(ca=card_ca).get_revoked_certificate_by_serial_number(0xBCD) is None
+    assert "bcd (smartphone)" in out.getvalue()

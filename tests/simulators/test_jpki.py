@@ -18,6 +18,8 @@ from simulators.jpki import (
     CA_CRL_FILE,
     CA_KEY_FILE,
     JST,
+    SMARTPHONE_CA_CERT_FILE,
+    SMARTPHONE_CA_CRL_FILE,
     PkiError,
     certificate_expiry_date,
     certificate_revoke,
@@ -63,8 +65,16 @@ def test_ca_files_are_created_once_and_the_key_is_private(pki_dir: Path) -> None
 
 
 def test_default_settings_point_at_the_test_ca_files(settings) -> None:
-    assert Path(settings.KONBINI_TRUSTED_CA_FILES[0]) == Path(settings.KONBINI_PKI_DIR) / CA_CERT_FILE
-    assert Path(settings.KONBINI_CRL_SOURCE) == Path(settings.KONBINI_PKI_DIR) / CA_CRL_FILE
+    # The card's CA and the smartphone's, each with its own CRL.
+    pki_dir = Path(settings.KONBINI_PKI_DIR)
+    assert [Path(p) for p in settings.KONBINI_TRUSTED_CA_FILES] == [
+        pki_dir / CA_CERT_FILE,
+        pki_dir / SMARTPHONE_CA_CERT_FILE,
+    ]
+    assert [Path(p) for p in settings.KONBINI_CRL_SOURCES] == [
+        pki_dir / CA_CRL_FILE,
+        pki_dir / SMARTPHONE_CA_CRL_FILE,
+    ]
 
 
 def test_a_key_that_does_not_match_its_certificate_is_refused(tmp_path: Path) -> None:
@@ -167,3 +177,21 @@ def test_other_ca_is_a_different_issuer_whose_certificates_the_test_ca_did_not_s
 def test_serial_hex_is_lowercase_without_leading_zeros() -> None:
     assert serial_hex(0x0ABC) == "abc"
     assert serial_hex(255) == "ff"
+
+
+def test_the_smartphone_ca_is_a_ca_of_its_own_with_its_own_crl(tmp_path: Path) -> None:
+    from simulators.jpki import crl_publish, smartphone_ca_load_or_create
+
+    card_ca = test_ca_load_or_create(pki_dir=tmp_path)
+    phone_ca = smartphone_ca_load_or_create(pki_dir=tmp_path)
+    assert phone_ca.certificate.subject != card_ca.certificate.subject
+    assert phone_ca.certificate.public_key() != card_ca.certificate.public_key()
+    assert phone_ca.issuer_rfc4514 == "OU=JPKI for smartphone user authentication,O=JPKI (TEST),C=JP"
+    assert smartphone_ca_load_or_create(pki_dir=tmp_path).certificate == phone_ca.certificate
+    assert stat.S_IMODE((tmp_path / "jpki-test-smartphone-ca.key").stat().st_mode) == 0o600
+    # Revoking at the smartphone CA lists the serial in its CRL only.
+    certificate_revoke(ca=phone_ca, serial=0xBEEF, now=datetime.now(UTC))
+    crl_publish(ca=card_ca)
+    assert [entry.serial_number for entry in crl_load(ca=phone_ca)] == [0xBEEF]
+    assert list(crl_load(ca=card_ca)) == []
+    assert crl_load(ca=phone_ca).issuer == phone_ca.certificate.subject

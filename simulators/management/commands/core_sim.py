@@ -3,8 +3,9 @@
 - ``core_sim changes --count K [--seed S] [--today YYYY-MM-DD] [--cards DIR]``: a realistic delta
   batch into the inbox, consistent with the current mirror (new card files into DIR when given;
   holders of scenario-labelled cards in DIR are left untouched).
-- ``core_sim revoke --serial HEX``: revoke a card certificate at the test CA and republish its CRL.
-- ``core_sim crl``: republish the test CA's CRL (a fresh next-update date).
+- ``core_sim revoke --serial HEX [--credential card|smartphone]``: revoke a certificate at the test CA
+  that issued it (the card's, or the smartphone's) and republish that CA's CRL.
+- ``core_sim crl``: republish both test CAs' CRLs (a fresh next-update date).
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from simulators.core_system import EVENT_WEIGHTS, changes_write
-from simulators.jpki import certificate_revoke, crl_publish, serial_hex, test_ca_load_or_create
+from simulators.jpki import (
+    certificate_revoke,
+    crl_publish,
+    serial_hex,
+    smartphone_ca_load_or_create,
+    test_ca_load_or_create,
+)
 
 EVENT_LABELS_JA = {
     "birth": "出生",
@@ -52,7 +59,13 @@ class Command(BaseCommand):
         )
         revoke = sub.add_parser("revoke", help="証明書を失効させる / revoke a card certificate")
         revoke.add_argument("--serial", type=str, required=True, help="シリアル番号(16進) / serial (hex)")
-        sub.add_parser("crl", help="失効リストを再発行 / republish the CRL")
+        revoke.add_argument(
+            "--credential",
+            choices=["card", "smartphone"],
+            default="card",
+            help="マイナンバーカード(card)かスマートフォン(smartphone)か / whose CA revokes it",
+        )
+        sub.add_parser("crl", help="失効リストを再発行 / republish the CRLs")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.PRODUCTION:
@@ -72,12 +85,23 @@ class Command(BaseCommand):
                 ) from exc
             if serial <= 0:
                 raise CommandError("--serial は正の値です / --serial must be positive")
-            certificate_revoke(ca=test_ca_load_or_create(pki_dir=pki_dir), serial=serial)
-            self.stdout.write(f"失効しました / revoked {serial_hex(serial)}")
+            load = (
+                smartphone_ca_load_or_create
+                if options["credential"] == "smartphone"
+                else test_ca_load_or_create
+            )
+            certificate_revoke(ca=load(pki_dir=pki_dir), serial=serial)
+            self.stdout.write(f"失効しました / revoked {serial_hex(serial)} ({options['credential']})")
             return
         if action == "crl":
-            crl = crl_publish(ca=test_ca_load_or_create(pki_dir=pki_dir))
-            self.stdout.write(f"失効リストを発行しました / CRL published ({len(list(crl))} revoked)")
+            for credential, load in (
+                ("card", test_ca_load_or_create),
+                ("smartphone", smartphone_ca_load_or_create),
+            ):
+                crl = crl_publish(ca=load(pki_dir=pki_dir))
+                self.stdout.write(
+                    f"失効リストを発行しました / CRL published ({credential}, {len(list(crl))} revoked)"
+                )
             return
         count: int = options["count"]
         if count < 0:

@@ -24,7 +24,7 @@ from django.utils.translation import ngettext, pgettext
 
 from simulators.city.cards import card_pin_try
 from simulators.kiosk_client import CardKey, KioskApiError, KioskClient
-from simulators.kiosk_texts import JUMINHYO_FLAGS, TYPE_LABELS, UNAVAILABLE_LABELS
+from simulators.kiosk_texts import CREDENTIAL_LABELS, JUMINHYO_FLAGS, TYPE_LABELS, UNAVAILABLE_LABELS
 
 CARD_FORMAT = "saga-konbini-card/1"
 # Answers that mean yes, in every language of the kiosk (and the Japanese はい).
@@ -34,7 +34,7 @@ YES = {"y", "yes", "はい", "是", "예", "네", "có", "sim", "s", "ya"}
 def _parse_option(raw: str) -> tuple[str, Any]:
     key, sep, value = raw.partition("=")
     if not sep or not key:
-        raise CommandError(f"--option は key=value の形で指定してください: {raw}")
+        raise CommandError(_("--option は key=value の形で指定してください: %(raw)s") % {"raw": raw})
     lowered = value.strip().lower()
     parsed: Any
     if lowered in {"true", "yes", "1", "on"}:
@@ -57,6 +57,12 @@ class Command(BaseCommand):
         parser.add_argument("--server", required=True, help="サーバのURL (例: http://127.0.0.1:8000)")
         parser.add_argument("--token-file", required=True, help='端末トークンのファイル ({"token": ...})')
         parser.add_argument("--card", required=True, help="カードファイル (saga-konbini-card/1)")
+        parser.add_argument(
+            "--credential",
+            choices=sorted(CREDENTIAL_LABELS),
+            help="本人確認に使うもの: card(マイナンバーカード)または smartphone(スマートフォン)。"
+            "省略すると、--type も --pin もない対話時は選択を求め、それ以外はカードファイルのとおり",
+        )
         parser.add_argument("--pin", help="暗証番号(4桁)。省略すると入力を求めます")
         parser.add_argument("--type", choices=sorted(TYPE_LABELS), help="証明書の種類")
         parser.add_argument("--copies", type=int, help="通数 (1〜10)")
@@ -110,7 +116,27 @@ class Command(BaseCommand):
             raise CommandError(
                 _("カードファイルの形式が違います (%(format)s ではありません)。") % {"format": CARD_FORMAT}
             )
+        if card.get("credential", "card") not in CREDENTIAL_LABELS:
+            raise CommandError(_("カードファイルの credential は card または smartphone です。"))
         return card
+
+    def _choose_credential(self, card: dict[str, Any], wanted: str | None, interactive: bool) -> None:
+        """The resident's choice, as the machine's first screen asks it: マイナンバーカード or
+        スマートフォン. The file must be of that kind (a phone is no card to the reader)."""
+        held = str(card.get("credential", "card"))
+        if wanted is None:
+            if not interactive:
+                return
+            self._say(_("本人確認に使うものを選んでください:"))
+            kinds = list(CREDENTIAL_LABELS)
+            for index, kind in enumerate(kinds, start=1):
+                self._say(f"  {index}. {CREDENTIAL_LABELS[kind]}")
+            wanted = kinds[self._ask_number(_("番号を選んでください: "), 1, len(kinds)) - 1]
+        if wanted != held:
+            message = _("このファイルは%(held)sの電子証明書です。%(wanted)sを選んだ場合は使えません。")
+            raise CommandError(
+                message % {"held": CREDENTIAL_LABELS[held], "wanted": CREDENTIAL_LABELS[wanted]}
+            )
 
     def _unlock(self, path: Path, card: dict[str, Any], pin_flag: str | None) -> CardKey:
         locked_message = _(
@@ -232,6 +258,8 @@ class Command(BaseCommand):
         card_path = Path(options["card"])
         card = self._load_card(card_path)
         interactive = options["type"] is None
+        # Asked like the machine's first screen only when the person answers everything else too.
+        self._choose_credential(card, options["credential"], interactive and options["pin"] is None)
         key = self._unlock(card_path, card, options["pin"])
 
         session_id: str | None = None

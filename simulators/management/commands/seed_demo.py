@@ -36,6 +36,8 @@ SCENARIO_LABELS_JA = {
     "revoked_cert": "証明書失効",
     "unlinked_cert": "紐付けなし",
     "untrusted_cert": "信頼されない認証局",
+    "smartphone_ok": "スマホ交付可",
+    "smartphone_revoked": "スマホ失効(カード可)",
     OTHER: "その他",
 }
 
@@ -109,13 +111,15 @@ class Command(BaseCommand):
         if result.cards_removed:
             self.stdout.write(f"以前のカードファイルを削除 / old card files removed: {result.cards_removed}")
         self.stdout.write(f"カードファイル / card files: {cards_dir} ({len(result.card_files)})")
-        self.stdout.write(f"テスト認証局 / test CA: {settings.KONBINI_PKI_DIR}")
+        self.stdout.write(
+            f"テスト認証局(カード・スマホ) / test CAs (card, smartphone): {settings.KONBINI_PKI_DIR}"
+        )
         if result.crl_loaded:
-            self.stdout.write("失効リストを取り込みました / CRL loaded")
+            self.stdout.write("失効リストを取り込みました / CRLs loaded")
         else:
             self.stdout.write(
                 "失効リストを取り込めませんでした(定期処理で再試行します) / "
-                "CRL not loaded (the periodic job retries): check KONBINI_TRUSTED_CA_FILES"
+                "CRLs not loaded (the periodic job retries): check KONBINI_TRUSTED_CA_FILES"
             )
         if applied is not None:
             self.stdout.write(

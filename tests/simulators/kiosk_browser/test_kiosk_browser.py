@@ -207,3 +207,53 @@ def test_a_card_without_a_link_gets_the_servers_message(client, pki: Pki, cards,
     assert "CARD_NOT_REGISTERED" in refused
     assert KioskSession.objects.get().ended_at is not None  # the bridge closed the API session
     assert client.get(reverse(f"{SIM}:offers"))["Location"] == reverse(f"{SIM}:home")
+
+
+def test_the_kiosk_asks_card_or_smartphone_and_lists_the_files_of_that_kind(client, cards, demo_terminal):
+    def write(name: str, holder: str, **extra: object) -> None:
+        content = {"format": "saga-konbini-card/1", "holder": {"name": holder}, "pin": "0420", **extra}
+        (cards / name).write_text(json.dumps(content, ensure_ascii=False), encoding="utf-8")
+
+    write("ok-SAGA-00000001.json", "佐賀　太郎")  # no "credential": a card
+    write("smartphone_ok-SAGA-00000002.json", "佐賀　太郎", credential="smartphone")
+    write("other-SAGA-00000003.json", "佐賀　花子", credential="card")
+    write("other-SAGA-00000004.json", "佐賀　次郎", credential="smartphone")
+
+    gyosei = client.get(reverse(f"{SIM}:gyosei")).content.decode()
+    assert reverse(f"{SIM}:credential") in gyosei
+    choice = client.get(reverse(f"{SIM}:credential")).content.decode()
+    assert "マイナンバーカード" in choice and "スマートフォン" in choice
+    phones = client.get(reverse(f"{SIM}:card"), {"credential": "smartphone"}).content.decode()
+    assert "スマートフォンを読み取り部にかざしてください" in phones
+    assert "smartphone_ok-SAGA-00000002.json" in phones and "other-SAGA-00000004.json" in phones
+    assert "ok-SAGA-00000001.json" not in phones and "other-SAGA-00000003.json" not in phones
+    assert "スマートフォンで交付できる" in phones
+    card_list = client.get(reverse(f"{SIM}:card"), {"credential": "card"}).content.decode()
+    assert "ok-SAGA-00000001.json" in card_list and "other-SAGA-00000003.json" in card_list
+    assert "smartphone_ok-SAGA-00000002.json" not in card_list
+
+    # A phone's file held to the reader after choosing the card is refused before any PIN.
+    wrong = client.post(
+        reverse(f"{SIM}:card"), {"card": "smartphone_ok-SAGA-00000002.json", "credential": "card"}
+    )
+    assert (
+        wrong.status_code == 200 and "マイナンバーカードを選んでやり直してください" in wrong.content.decode()
+    )
+    assert client.get(reverse(f"{SIM}:pin"))["Location"] == reverse(f"{SIM}:card")
+    right = client.post(
+        reverse(f"{SIM}:card"), {"card": "smartphone_ok-SAGA-00000002.json", "credential": "smartphone"}
+    )
+    assert right["Location"] == reverse(f"{SIM}:pin")
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_smartphone_signs_in_and_its_history_names_the_phone(
+    client, pki: Pki, cards, demo_terminal, live_api
+):
+    holder = distinct_holder(8)
+    phone = card_file(cards, pki.card(holder, credential="smartphone"), holder, credential="smartphone")
+    client.post(reverse(f"{SIM}:card"), {"card": phone.name, "credential": "smartphone"})
+    assert client.post(reverse(f"{SIM}:pin"), {"pin": "1234"})["Location"] == reverse(f"{SIM}:offers")
+    assert f"{holder.full_name} 様" in client.get(reverse(f"{SIM}:offers")).content.decode()
+    assert "スマートフォンによる本人確認" in client.get(reverse(f"{SIM}:history")).content.decode()
