@@ -36,7 +36,7 @@ from certificates.numbers import certificate_numbers_allocate
 from certificates.rendering import RenderCopy, read_verification_payloads, render_certificate_pdf
 from certificates.signing import check_code_compute, payload_sign, payload_verify, pdf_sign
 from residents.models import CardLink, Resident
-from saga_konbini.roles import VOID_PERMISSION, actor_permission_require
+from staff.roles import VOID_PERMISSION, actor_permission_require
 
 JUMINHYO_SCOPES = ("all", "selected")
 

@@ -45,7 +45,7 @@ from kiosk_api.errors import KioskError
 from kiosk_api.models import KioskIssuance, KioskSession, MaintenanceWindow, StoredDocument, Terminal
 from residents.models import CardLink, Resident
 from saga_konbini.fixed_sql import ModelRows
-from saga_konbini.roles import actor_permission_require
+from staff.roles import actor_permission_require
 
 CHALLENGE_BYTES = 32
 CHALLENGE_LIFETIME = timedelta(seconds=60)  # SPEC §3

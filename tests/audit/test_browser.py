@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from audit.models import AuditEvent
 from audit.services import Actor, audit_record
-from audit.views import AUDITOR_GROUP
+from oversight.views import AUDITOR_GROUP
 from tests.certificates.factories import ResidentFactory
 
 CHROMIUM = "/usr/bin/chromium"

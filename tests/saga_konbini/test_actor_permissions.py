@@ -30,7 +30,7 @@ from certificates.services import (
 )
 from kiosk_api import services as kiosk
 from kiosk_api.models import MaintenanceWindow, Terminal
-from saga_konbini import roles
+from staff import roles
 from sync.models import SyncCursor
 from sync.services import sync_run
 from tests.certificates.factories import FeeFactory, IssuanceStopFactory

@@ -25,6 +25,7 @@ from django.urls import URLPattern, path
 
 from audit.request_context import client_address, request_id_of
 from audit.services import Actor, audit_record
+from residents.models import Household, Resident
 
 
 class AuditedResidentDataAdminMixin:
@@ -35,8 +36,6 @@ class AuditedResidentDataAdminMixin:
     """
 
     def audit_resident_ids(self, objects: Iterable[Any]) -> list[int]:
-        from residents.models import Household, Resident
-
         objects = list(objects)
         ids: set[int] = set()
         households: list[int] = []

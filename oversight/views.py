@@ -46,13 +46,15 @@ from audit.selectors import (
     EventFilter,
     events_for_export,
     events_page,
-    issuance_statistics,
-    residents_matching,
     verification_run_in_progress,
     verification_run_latest,
 )
 from audit.services import Actor, audit_record
-from saga_konbini import roles
+from audit.tasks import audit_verify_task
+from oversight.forms import EventSearchForm, StatisticsForm
+from oversight.selectors import issuance_statistics, residents_matching
+from residents.models import Resident
+from staff import roles
 
 AUDITOR_GROUP = roles.AUDITOR  # "監査", created by migration 0004 and by roles_ensure()
 PAGE_SIZE = 50
@@ -152,8 +154,6 @@ def _row(event: AuditEvent) -> dict[str, Any]:
 
 @auditor_required
 def event_search(request: HttpRequest) -> HttpResponse:
-    from audit.forms import EventSearchForm
-
     form = EventSearchForm(request.GET or None)
     context: dict[str, Any] = {"form": form, "rows": [], "searched": False, "nav": "search"}
     if request.GET and form.is_valid():
@@ -190,8 +190,6 @@ def event_search(request: HttpRequest) -> HttpResponse:
 
 @auditor_required
 def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    from residents.models import Resident
-
     event = get_object_or_404(AuditEvent.objects.select_related("link"), pk=pk)
     residents = {
         r.pk: r
@@ -285,8 +283,6 @@ def _export_lines(filters: EventFilter, header: list[str]) -> Iterator[str]:
 
 @auditor_required
 def event_export(request: HttpRequest) -> HttpResponseBase:
-    from audit.forms import EventSearchForm
-
     form = EventSearchForm(request.GET)
     if not form.is_valid():
         return render(
@@ -338,8 +334,6 @@ def chain_status(request: HttpRequest) -> HttpResponse:
 @auditor_post_required
 def chain_verify_now(request: HttpRequest) -> HttpResponseBase:
     """Queue a full verification (read-only) unless one is under way; the task records ``audit.verify``."""
-    from audit.tasks import audit_verify_task
-
     # Two auditors pressing at the same moment may queue two runs: harmless, both only read.
     if verification_run_in_progress() is None:
         with transaction.atomic():
@@ -354,8 +348,6 @@ def chain_verify_now(request: HttpRequest) -> HttpResponseBase:
 
 @auditor_required
 def statistics(request: HttpRequest) -> HttpResponse:
-    from audit.forms import StatisticsForm
-
     form = StatisticsForm(request.GET or None)
     today = timezone.localdate()
     date_from, date_to = today - timedelta(days=29), today
