@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
-from saga_konbini import roles
+from staff import roles
 
 pytestmark = pytest.mark.django_db
 LOGIN = "/admin/login/"
