@@ -32,6 +32,8 @@ ACTION_LABELS: dict[str, Promise] = {
     "kiosk.session_ended": _("コンビニ交付の利用終了"),
     "kiosk.authenticate": _("マイナンバーカードによる本人確認"),
     "kiosk.offers_shown": _("交付できる証明書の表示"),
+    # Recorded before certificate.issued and certificate.printed carried the kiosk's request: the
+    # older events keep their labels.
     "kiosk.issuance_created": _("証明書の発行"),
     "kiosk.issuance_refused": _("証明書の発行(お断り)"),
     "kiosk.document_fetched": _("証明書の印刷データ送信"),

@@ -19,14 +19,17 @@ from django.utils.translation import gettext_lazy as _
 
 from audit.models import AuditEvent, AuditEventResident, AuditVerificationRun
 
-# The events the issuance statistics count (the kiosk door records one per request).
-ISSUED_ACTION = "kiosk.issuance_created"
-REFUSED_ACTION = "kiosk.issuance_refused"
+# The events the issuance statistics count: one per request, recorded by the issuing code (a
+# refusal by certificate_issue) or by the kiosk door (a refusal before or after it).
+ISSUED_ACTION = "certificate.issued"
+REFUSED_ACTIONS = ("certificate.refused", "kiosk.issuance_refused")
 
+# The labels of certificates.models.CertType (SPEC §2 wording), which this app may not import: a
+# test keeps them equal.
 CERT_TYPE_LABELS: dict[str, Promise] = {
     "juminhyo": _("住民票の写し"),
     "inkan": _("印鑑登録証明書"),
-    "shotoku_kazei": _("所得・課税証明書"),
+    "shotoku_kazei": _("所得課税証明書"),
     "nozei": _("納税証明書"),
 }
 

@@ -27,6 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from audit.request_context import staff_request_context
 from audit.services import Actor
 from certificates.eligibility import japan_today
+from certificates.lifecycle import issuance_void
 from certificates.models import Fee, IssuanceRecord, IssuanceStop, IssuedCertificateNumber
 from certificates.services import (
     fee_delete,
@@ -34,7 +35,6 @@ from certificates.services import (
     fee_save,
     issuance_stop_create,
     issuance_stop_lift,
-    issuance_void,
 )
 from residents.admin_mixins import AuditedResidentDataAdminMixin
 from residents.models import Resident

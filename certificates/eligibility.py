@@ -24,11 +24,11 @@ from django.conf import settings
 from certificates.errors import NO_TAX_RECORD, NOT_AVAILABLE_AT_KIOSK, SEAL_NOT_REGISTERED
 from certificates.glyphs import characters_missing_from_font
 from certificates.models import CertType, Fee, IssuanceStop
+from certificates.options import MAX_COPIES
 from residents.holds import resident_codes_held
 from residents.models import CardLink, Household, Resident, SealRegistration, TaxAssessment, TaxPayment
 
 JST = ZoneInfo("Asia/Tokyo")
-MAX_COPIES = 10  # SPEC §2: 1-10 copies per request
 MINIMUM_AGE = 15  # SPEC §2: under-15s are sent to the counter
 CERT_TYPE_ORDER: tuple[str, ...] = tuple(CertType.values)  # SPEC §2 order
 

@@ -17,7 +17,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext
 
 from audit.models import AuditEvent
-from audit.selectors import CERT_TYPE_LABELS, ISSUED_ACTION, REFUSED_ACTION, EventFilter, events_filtered
+from audit.selectors import CERT_TYPE_LABELS, ISSUED_ACTION, REFUSED_ACTIONS, EventFilter, events_filtered
 from kiosk_api.models import Terminal
 from residents.models import Resident
 
@@ -82,7 +82,7 @@ def _bars(rows: QuerySet, key: str, labels: dict[str, Promise] | None = None) ->
 def issuance_statistics(*, date_from: date, date_to: date) -> IssuanceStatistics:
     """Issuances and refusals at the kiosks, by day, certificate type, store chain and reason."""
     events = events_filtered(filters=EventFilter(date_from=date_from, date_to=date_to)).filter(
-        action__in=[ISSUED_ACTION, REFUSED_ACTION]
+        action__in=[ISSUED_ACTION, *REFUSED_ACTIONS]
     )
     tz = ZoneInfo(settings.TIME_ZONE)
     by_day_rows = (
@@ -106,7 +106,9 @@ def issuance_statistics(*, date_from: date, date_to: date) -> IssuanceStatistics
         .values("actor_id", "action")
         .annotate(n=Count("pk"))
     )
-    by_reason_rows = events.filter(action=REFUSED_ACTION).values("reason", "action").annotate(n=Count("pk"))
+    by_reason_rows = (
+        events.filter(action__in=REFUSED_ACTIONS).values("reason", "action").annotate(n=Count("pk"))
+    )
     return IssuanceStatistics(
         by_day=days,
         by_type=sorted(_bars(by_type_rows, "cert_type", CERT_TYPE_LABELS), key=lambda bar: -bar.total),

@@ -41,7 +41,7 @@ from django.views.decorators.http import require_GET, require_POST
 from audit.access_history import accessor_label, action_label
 from audit.keyring import checkpoint_keyring
 from audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditPending, AuditVerificationRun
-from audit.request_context import client_address, request_id_of
+from audit.request_context import RequestContext, staff_request_context
 from audit.selectors import (
     EventFilter,
     events_for_export,
@@ -49,7 +49,6 @@ from audit.selectors import (
     verification_run_in_progress,
     verification_run_latest,
 )
-from audit.services import Actor, audit_record
 from audit.tasks import audit_verify_task
 from oversight.forms import EventSearchForm, StatisticsForm
 from oversight.selectors import issuance_statistics, residents_matching
@@ -90,16 +89,8 @@ def auditor_post_required(view: View) -> View:
     return require_POST(_auditors_only(view))
 
 
-def _actor(request: HttpRequest) -> Actor:
-    return Actor.user(request.user, kind=AuditEvent.ActorKind.AUDITOR)
-
-
-def _source(request: HttpRequest) -> str:
-    return client_address(request)
-
-
-def _request_id(request: HttpRequest) -> str:
-    return request_id_of(request)
+def _auditor(request: HttpRequest) -> RequestContext:
+    return staff_request_context(request, kind=AuditEvent.ActorKind.AUDITOR)
 
 
 def _filters(form: Any) -> tuple[EventFilter, list[tuple[int, str, str]]]:
@@ -161,13 +152,10 @@ def event_search(request: HttpRequest) -> HttpResponse:
         before = form.cleaned_data["before"]
         events, next_before = events_page(filters=filters, before_id=before, size=PAGE_SIZE)
         with transaction.atomic():
-            audit_record(
-                actor=_actor(request),
-                action="audit.search",
+            _auditor(request).audit(
+                "audit.search",
                 resident_ids=filters.resident_ids or (),
                 payload={**_filters_payload(filters), "before": before or 0, "shown": len(events)},
-                source=_source(request),
-                request_id=_request_id(request),
             )
         query = request.GET.copy()
         query.pop("before", None)
@@ -198,13 +186,10 @@ def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
         )
     }
     with transaction.atomic():
-        audit_record(
-            actor=_actor(request),
-            action="audit.event_viewed",
+        _auditor(request).audit(
+            "audit.event_viewed",
             resident_ids=event.resident_ids,
             payload={"event": event.pk},
-            source=_source(request),
-            request_id=_request_id(request),
         )
     context = {
         "nav": "search",
@@ -293,13 +278,10 @@ def event_export(request: HttpRequest) -> HttpResponseBase:
         )
     filters = _filters(form)[0]
     with transaction.atomic():
-        audit_record(
-            actor=_actor(request),
-            action="audit.export",
+        _auditor(request).audit(
+            "audit.export",
             resident_ids=filters.resident_ids or (),
             payload=_filters_payload(filters),
-            source=_source(request),
-            request_id=_request_id(request),
         )
     # The header is translated now, in the request's language, not when the server streams the rows.
     header = [str(title) for title in EXPORT_HEADER]

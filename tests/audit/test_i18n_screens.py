@@ -60,7 +60,7 @@ def events(django_capture_on_commit_callbacks) -> dict[str, AuditEvent]:
             ),
             "issued": audit_record(
                 actor=terminal,
-                action="kiosk.issuance_created",
+                action="certificate.issued",
                 resident_ids=[hanako.pk],
                 certificate_numbers=["41201-000001"],
                 payload={"type": "juminhyo"},

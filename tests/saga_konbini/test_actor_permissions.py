@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import Actor
+from certificates.lifecycle import issuance_void
 from certificates.models import Fee, IssuanceRecord, IssuanceStop
 from certificates.services import (
     FeeLocked,
@@ -26,7 +27,6 @@ from certificates.services import (
     fee_save,
     issuance_stop_create,
     issuance_stop_lift,
-    issuance_void,
 )
 from kiosk_api import services as kiosk
 from kiosk_api.models import MaintenanceWindow, Terminal

@@ -24,7 +24,7 @@ RESIDENT_FACING = (
     "kiosk_api/exception_handler.py",
     "kiosk_api/labels.py",
     "kiosk_api/middleware.py",
-    "kiosk_api/services.py",
+    "kiosk_api/services/*.py",
     "audit/access_history.py",
     "simulators/kiosk_browser/*.py",
     "simulators/kiosk_client.py",
