@@ -20,7 +20,7 @@ from audit.services import Actor
 from certificates.checks import check_production_signing_keys
 from certificates.key_rotation import RotationRefused, signing_key_rotate
 from certificates.lgpki_sim import lgpki_test_key_create
-from certificates.models import IssuedCertificateNumber, SigningKey
+from certificates.models import IssuanceRecord, IssuedCertificateNumber, SigningKey
 from certificates.rendering import RenderCopy, read_verification_payloads, render_certificate_pdf
 from certificates.services import IssueRequest, certificate_issue
 from certificates.signing import issuing_key, payload_key_refusal, payload_sign, payload_verify, pdf_sign
@@ -315,3 +315,11 @@ def test_production_deploy_check_wants_installed_keys_not_the_test_root(settings
     assert "certificates.E002" in [e.id for e in check_production_signing_keys(None)]
     settings.PRODUCTION = False
     assert check_production_signing_keys(None) == []
+
+
+def test_records_from_before_key_rotation_answer_for_the_key_then_active(client):
+    issued = _issue()
+    IssuanceRecord.objects.filter(pk=issued.issuance.pk).update(signing_key_id="")  # as migrated
+    assert "有効" in _verify_page(client, issued.certificate_numbers[0])
+    _rotate("--compromised", issuing_key().key_id, "--reason", "鍵ファイルの流出")
+    assert "漏えいのおそれにより失効しました" in _verify_page(client, issued.certificate_numbers[0])
