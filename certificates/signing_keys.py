@@ -4,8 +4,8 @@ Key material. The city receives each issuing key as a 職責証明書 for 佐賀
 as one folder under ``settings.KONBINI_SIGNING_DIR`` (any folder name, e.g. ``2026-12``):
 ``issuing-key.pem`` (PKCS#8, ECDSA P-256, mode 0600), ``issuing-cert.pem`` and ``chain.pem`` (the CA
 certificates from the issuer up to the root, PEM, concatenated). A key is named by its key id, the
-first 16 hex digits of the SHA-256 of its public key (SubjectPublicKeyInfo): it is printed in every 2D
-code and cannot disagree with the key.
+first 16 hex digits of the SHA-256 of its public key (SubjectPublicKeyInfo), in groups of four: it
+is printed in every 2D code and cannot disagree with the key.
 
 Key state. The published keys and their states are rows of ``SigningKey`` (city data): exactly one
 ``active`` key signs; ``retired`` keys only verify the documents they signed while they were active;
@@ -57,7 +57,10 @@ def key_id_for(certificate: x509.Certificate) -> str:
     spki = certificate.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    return hashlib.sha256(spki).hexdigest()[:KEY_ID_HEX_DIGITS]
+    digest = hashlib.sha256(spki).hexdigest()[:KEY_ID_HEX_DIGITS]
+    # In groups of four ("3f2a-91c0-…"): easy to read out over the telephone, and never a run of
+    # twelve digits, which the audit log refuses as a possible My Number.
+    return "-".join(digest[i : i + 4] for i in range(0, KEY_ID_HEX_DIGITS, 4))
 
 
 def _pem_chain(pem: bytes) -> tuple[x509.Certificate, ...]:

@@ -323,3 +323,12 @@ def test_records_from_before_key_rotation_answer_for_the_key_then_active(client)
     assert "有効" in _verify_page(client, issued.certificate_numbers[0])
     _rotate("--compromised", issuing_key().key_id, "--reason", "鍵ファイルの流出")
     assert "漏えいのおそれにより失効しました" in _verify_page(client, issued.certificate_numbers[0])
+
+
+def test_key_ids_never_look_like_a_my_number(tmp_path):
+    # The audit log refuses any run of twelve digits; a hex digest has one about once in fifty keys.
+    from certificates.signing_keys import key_id_for
+
+    certificate = issuing_key_load(str(lgpki_test_key_create(tmp_path, "k"))).certificate
+    key_id = key_id_for(certificate)
+    assert re.fullmatch(r"[0-9a-f]{4}(-[0-9a-f]{4}){3}", key_id)
