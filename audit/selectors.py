@@ -86,8 +86,19 @@ CERT_TYPE_LABELS: dict[str, Promise] = {
 }
 
 
-def action_label(action: str) -> str:
-    """The action's label in the active language (Japanese unless the reader chose English)."""
+# An authentication names the certificate the resident used (SPEC §4): the My Number card's (the
+# label above; also every event recorded before smartphones were accepted) or the smartphone's.
+_CREDENTIAL_ACTION_LABELS: dict[tuple[str, str], Promise] = {
+    ("kiosk.authenticate", "smartphone"): _("スマートフォンによる本人確認"),
+}
+
+
+def action_label(action: str, *, credential: str = "") -> str:
+    """The action's label in the active language (Japanese unless the reader chose English).
+
+    ``credential`` is the event's payload ``credential`` (``card`` or ``smartphone``), if any."""
+    if (action, credential) in _CREDENTIAL_ACTION_LABELS:
+        return str(_CREDENTIAL_ACTION_LABELS[action, credential])
     if action in ACTION_LABELS:
         return str(ACTION_LABELS[action])
     for prefix, label in _PREFIX_LABELS:
@@ -111,12 +122,17 @@ def access_history_for_resident(*, resident_id: int, limit: int = 100) -> list[A
     """Who accessed this resident's data, newest first, by role (SPEC §9)."""
     rows = (
         AuditEventResident.objects.filter(resident_id=resident_id)
+        .annotate(credential=KeyTextTransform("credential", "event__payload"))
         .order_by("-event_id")
-        .values_list("event__occurred_at", "event__actor_kind", "event__action")[: max(0, limit)]
+        .values_list("event__occurred_at", "event__actor_kind", "event__action", "credential")[
+            : max(0, limit)
+        ]
     )
     return [
-        AccessHistoryEntry(at=at, accessor=accessor_label(kind), action=action_label(action))
-        for at, kind, action in rows
+        AccessHistoryEntry(
+            at=at, accessor=accessor_label(kind), action=action_label(action, credential=credential or "")
+        )
+        for at, kind, action, credential in rows
     ]
 
 

@@ -135,12 +135,18 @@ def _filters_payload(filters: EventFilter) -> dict[str, Any]:
     }
 
 
+def _credential(event: AuditEvent) -> str:
+    # Which certificate an authentication used (``card`` or ``smartphone``), if the event says.
+    credential = event.payload.get("credential", "") if isinstance(event.payload, dict) else ""
+    return credential if isinstance(credential, str) else ""
+
+
 def _row(event: AuditEvent) -> dict[str, Any]:
     link = getattr(event, "link", None)
     return {
         "event": event,
         "seq": link.seq if link else None,
-        "action_label": action_label(event.action),
+        "action_label": action_label(event.action, credential=_credential(event)),
         "accessor": accessor_label(event.actor_kind),
     }
 

@@ -6,7 +6,7 @@
 The database named by DATABASE_URL is migrated and receives this run's residents (codes prefixed
 with the run id); use a database of its own. The bench starts gunicorn as deployed
 (deploy/gunicorn.conf.py: sync workers, two per core) on a free port, runs every kiosk as a thread
-speaking HTTP through ``kiosk_api.client`` (start, card, issue, fetch, complete, end, in a loop
+speaking HTTP through ``simulators.kiosk_client`` (start, card, issue, fetch, complete, end, in a loop
 with its own card), and prints issuances per second, p50/p95/p99 per step, errors, and the
 issuance call's p50 against the in-process time of issuing the same certificate
 (``certificate_issue``: eligibility, numbers, render, sign, self-check) measured in the same run,
@@ -65,7 +65,7 @@ def _setup_environment(work: Path) -> dict[str, str]:
         "KONBINI_VAR_DIR": str(work / "var"),
         "KONBINI_PKI_DIR": str(pki),
         "KONBINI_TRUSTED_CA_FILES": str(pki / "jpki-test-ca.pem"),
-        "KONBINI_CRL_SOURCE": str(pki / "jpki-test-ca.crl"),
+        "KONBINI_CRL_SOURCES": str(pki / "jpki-test-ca.crl"),
         "KONBINI_SIGNING_DIR": str(work / "signing"),
         "KONBINI_SERVICE_HOURS": "00:00-24:00",
         "KONBINI_TERMINAL_REQUESTS_PER_MINUTE": "1000000",
@@ -82,7 +82,7 @@ class Holder:
     resident_id: int
     family_name: str
     household_names: frozenset[str]
-    card: Any  # kiosk_api.client.CardKey
+    card: Any  # simulators.kiosk_client.CardKey
 
 
 def _seed(*, kiosks: int, run_id: str) -> tuple[list[Holder], list[str]]:
@@ -92,12 +92,12 @@ def _seed(*, kiosks: int, run_id: str) -> tuple[list[Holder], list[str]]:
     from django.utils import timezone
 
     from audit.services import Actor
-    from kiosk_api import jpki_sim
-    from kiosk_api.client import CardKey
     from kiosk_api.services import terminal_register
     from residents.crypto import my_number_encrypt
     from residents.models import CardLink, Household, Resident, SealRegistration, TaxAssessment, TaxPayment
     from residents.my_number import my_number_check_digit
+    from simulators import jpki as jpki_sim
+    from simulators.kiosk_client import CardKey
 
     ca = jpki_sim.test_ca_load_or_create(pki_dir=settings.KONBINI_PKI_DIR)
     jpki_sim.crl_publish(ca=ca)
@@ -312,7 +312,7 @@ class _Timer:
 def _kiosk(
     *, index: int, url: str, token: str, holder: Holder, cert_type: str, stop_at: float, results: Results
 ) -> None:
-    from kiosk_api.client import KioskApiError, KioskClient
+    from simulators.kiosk_client import KioskApiError, KioskClient
 
     client = KioskClient(url, token, timeout=120)
     while time.monotonic() < stop_at:

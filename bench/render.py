@@ -166,8 +166,8 @@ def main() -> None:
         return
     import tempfile
 
-    from certificates.lgpki_sim import lgpki_test_key_create
     from certificates.signing_keys import issuing_key_load
+    from simulators.lgpki import lgpki_test_key_create
 
     # A test key with its chain (as production signs: the chain rides in every signature), loaded
     # from its files: which key is active is a database row the benchmark does not need.

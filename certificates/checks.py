@@ -24,7 +24,7 @@ def check_production_signing_keys(
 ) -> list[CheckMessage]:
     if not settings.PRODUCTION:
         return []
-    from certificates.lgpki_sim import TEST_ROOT_NAME
+    from certificates.lgpki_names import LGPKI_TEST_ROOT_NAME
     from certificates.signing_keys import installed_keys, issuing_key_load
 
     directory = Path(settings.KONBINI_SIGNING_DIR)
@@ -45,7 +45,7 @@ def check_production_signing_keys(
         except ImproperlyConfigured as exc:
             errors.append(Error(str(exc), id="certificates.E002"))
             continue
-        if key.chain[-1].subject == TEST_ROOT_NAME:
+        if key.chain[-1].subject == LGPKI_TEST_ROOT_NAME:
             errors.append(
                 Error(
                     f"The document-signing key in {folder} chains to the demo's test LGPKI root.",

@@ -13,7 +13,7 @@ a ``compromised`` key's documents no longer verify. ``signing_key_rotate`` moves
 issuance reads which key is active (one indexed row), so a rotation takes effect at once in every
 process. In production nothing is ever generated here: a missing key stops issuance and fails
 ``check --deploy``. In development the first key of an empty database is the newest installed one,
-and when none is installed a test chain is created (certificates/lgpki_sim.py).
+and when none is installed a test chain is created (simulators/lgpki.py).
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ import os
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
+from importlib import import_module
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from cryptography import x509
@@ -32,6 +34,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -223,15 +226,15 @@ def _development_first_key(directory: Path) -> str:
     """Development only: publish the newest installed key, creating a test chain if none is installed."""
     from django.db import IntegrityError, transaction
 
-    from certificates import lgpki_sim
     from certificates.models import SigningKey
 
+    test_chain = test_chain_generator()
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / ".lock", "a", encoding="ascii") as lock:
         # Two processes starting together must not install two first keys.
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not installed_keys(directory):
-            lgpki_sim.lgpki_test_key_create(directory, lgpki_sim.lgpki_test_key_next_name(directory))
+            test_chain.lgpki_test_key_create(directory, test_chain.lgpki_test_key_next_name(directory))
     key = _newest(directory)
     try:
         with transaction.atomic():
@@ -248,6 +251,17 @@ def _development_first_key(directory: Path) -> str:
         pass  # another process published it first: the active row decides
     active = SigningKey.objects.filter(status=ACTIVE).values_list("key_id", flat=True).first()
     return active or key.key_id
+
+
+def test_chain_generator() -> ModuleType:
+    """The demo's test LGPKI chain (simulators/lgpki.py), named by string: production does not
+    install the simulators, and a server without them uses only the keys the city installs."""
+    if settings.PRODUCTION or not apps.is_installed("simulators"):
+        raise NoActiveSigningKey(
+            f"no document-signing key is installed in {settings.KONBINI_SIGNING_DIR}: install the city's "
+            "key and run manage.py signing_key_rotate"
+        )
+    return import_module("simulators.lgpki")
 
 
 def _newest(directory: Path) -> IssuingKey:

@@ -1,22 +1,27 @@
-"""The card CA's certificate revocation list (SPEC §4): loaded, verified, kept in the database.
+"""The CAs' certificate revocation lists (SPEC §4): loaded, verified, kept in the database.
 
-``crl_refresh`` reads ``settings.KONBINI_CRL_SOURCE`` (a file path or an http(s) URL), checks that a
-trusted CA signed it and stores the revoked serials; the Celery task runs it with the sync jobs.
+Every trusted CA publishes its own CRL: the My Number card's and the smartphone's (スマホ用電子証明書),
+so a lost phone is revoked without touching the card. ``crl_refresh`` reads each source of
+``settings.KONBINI_CRL_SOURCES`` (a file path or an http(s) URL) on its own, checks that a trusted CA
+signed it and stores its revoked serials under its issuer; the Celery task runs it with the sync jobs.
+One source that cannot be read never holds back the others, and the alerts are set once every source
+has been tried, so one CA's good list never clears the alert another CA's bad list raised.
 
 Decision (documented in the README's API notes): a CRL past its ``next_update`` cannot say whether a
-card was revoked since, so card authentication fails closed with 503
+certificate was revoked since, so authentication with that CA's certificates fails closed with 503
 ``REVOCATION_CHECK_UNAVAILABLE`` (not ``CERTIFICATE_REVOKED``, which would tell a resident that their
-valid card is revoked) and an open ``KioskAlert`` tells clerks. The kiosk request never fetches the
-CRL itself (a national CA's list holds hundreds of thousands of entries: parsing it inside a
-resident's request would stall that kiosk and every worker that tries at once); it queues one run of
-the refresh job, deduplicated through the shared cache, so that a burst of refused requests asks
-for one refresh, not one each.
+valid card is revoked) and an open ``KioskAlert`` tells clerks; the other CA's certificates keep
+working. The kiosk request never fetches a CRL itself (a national CA's list holds hundreds of
+thousands of entries: parsing it inside a resident's request would stall that kiosk and every worker
+that tries at once); it queues one run of the refresh job, deduplicated through the shared cache, so
+that a burst of refused requests asks for one refresh, not one each.
 """
 
 from __future__ import annotations
 
 import logging
 import urllib.request
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -39,7 +44,13 @@ _REFRESH_QUEUED_KEY = "kiosk:crl:refresh-queued"
 
 
 class CrlRefreshError(Exception):
-    """The CRL source could not be read, parsed or verified (the message names no person)."""
+    """A CRL source could not be read, parsed or verified (the messages name no person).
+
+    ``alert`` is the clerks' Japanese description of what is wrong with the source."""
+
+    def __init__(self, message: str, *, alert: str = "") -> None:
+        super().__init__(message)
+        self.alert = alert or message
 
 
 def _read_source(source: str) -> bytes:
@@ -73,15 +84,61 @@ def _alert_clear(*, kinds: list[str], now: datetime) -> None:
     KioskAlert.objects.filter(kind__in=kinds, cleared_at__isnull=True).update(cleared_at=now)
 
 
-def crl_refresh(*, source: str, now: datetime) -> CrlSnapshot:
-    """Load and verify the CRL at ``source``; keep it unless a newer one is already stored."""
+def _stale_message(issuer: str, next_update: datetime) -> str:
+    return f"{issuer}: 失効リストの次回更新日時({next_update:%Y-%m-%d %H:%M} UTC)を過ぎています。"
+
+
+def _missing_message(issuer: str) -> str:
+    return f"{issuer}: 失効リストが取り込まれていません。"
+
+
+def crl_refresh(*, sources: Sequence[str], now: datetime) -> list[CrlSnapshot]:
+    """Load and verify the CRL at each of ``sources``, each kept unless a newer one is stored.
+
+    Then the alerts: ``CRL_INVALID`` while any source failed, ``CRL_STALE`` while any trusted CA has
+    no current CRL. Raises CrlRefreshError (after keeping what loaded) when any source failed."""
+    snapshots: list[CrlSnapshot] = []
+    failures: list[str] = []
+    for source in sources:
+        try:
+            snapshots.append(_crl_load(source=source, now=now))
+        except CrlRefreshError as exc:
+            failures.append(exc.alert)
+    if failures:
+        _alert_raise(kind=KioskAlert.Kind.CRL_INVALID, message="\n".join(failures), now=now)
+    else:
+        _alert_clear(kinds=[KioskAlert.Kind.CRL_INVALID], now=now)
+    stale = _anchors_without_current_crl(now=now)
+    if stale:
+        _alert_raise(kind=KioskAlert.Kind.CRL_STALE, message="\n".join(stale), now=now)
+    else:
+        _alert_clear(kinds=[KioskAlert.Kind.CRL_STALE], now=now)
+    if failures:
+        raise CrlRefreshError(f"{len(failures)} of {len(sources)} CRL source(s) could not be loaded")
+    return snapshots
+
+
+def _anchors_without_current_crl(*, now: datetime) -> list[str]:
+    """One line per trusted CA whose CRL is missing or past its next update."""
+    issuers = [anchor.subject.rfc4514_string() for anchor in pki.trust_anchors()]
+    next_updates = dict(CrlSnapshot.objects.filter(issuer__in=issuers).values_list("issuer", "next_update"))
+    lines = []
+    for issuer in issuers:
+        next_update = next_updates.get(issuer)
+        if next_update is None:
+            lines.append(_missing_message(issuer))
+        elif next_update <= now:
+            lines.append(_stale_message(issuer, next_update))
+    return lines
+
+
+def _crl_load(*, source: str, now: datetime) -> CrlSnapshot:
     try:
         crl = pki.crl_parse(_read_source(source))
     except (OSError, ValueError, CrlRefreshError) as exc:
-        _alert_raise(
-            kind=KioskAlert.Kind.CRL_INVALID, message=f"失効リストを読み込めません: {source}", now=now
-        )
-        raise CrlRefreshError("the CRL source could not be read or parsed") from exc
+        raise CrlRefreshError(
+            "a CRL source could not be read or parsed", alert=f"失効リストを読み込めません: {source}"
+        ) from exc
     anchor = next(
         (
             a
@@ -91,31 +148,16 @@ def crl_refresh(*, source: str, now: datetime) -> CrlSnapshot:
         None,
     )
     if anchor is None:
-        _alert_raise(
-            kind=KioskAlert.Kind.CRL_INVALID,
-            message="失効リストの署名を信頼済みの認証局で確認できません。",
-            now=now,
+        raise CrlRefreshError(
+            "a CRL is not signed by a trusted CA",
+            alert=f"失効リストの署名を信頼済みの認証局で確認できません: {source}",
         )
-        raise CrlRefreshError("the CRL is not signed by a trusted CA")
-    issuer = crl.issuer.rfc4514_string()
-    next_update = crl.next_update_utc
-    if next_update is None:
-        _alert_raise(
-            kind=KioskAlert.Kind.CRL_INVALID, message="失効リストに次回更新日時がありません。", now=now
+    if crl.next_update_utc is None:
+        raise CrlRefreshError(
+            "a CRL has no next update", alert=f"失効リストに次回更新日時がありません: {source}"
         )
-        raise CrlRefreshError("the CRL has no next update")
     revoked = sorted({pki.serial_hex(entry.serial_number) for entry in crl})
-    snapshot = _snapshot_store(crl=crl, issuer=issuer, revoked=revoked, now=now)
-    _alert_clear(kinds=[KioskAlert.Kind.CRL_INVALID], now=now)
-    if snapshot.next_update <= now:
-        _alert_raise(
-            kind=KioskAlert.Kind.CRL_STALE,
-            message=f"失効リストの次回更新日時({snapshot.next_update:%Y-%m-%d %H:%M} UTC)を過ぎています。",
-            now=now,
-        )
-    else:
-        _alert_clear(kinds=[KioskAlert.Kind.CRL_STALE], now=now)
-    return snapshot
+    return _snapshot_store(crl=crl, issuer=crl.issuer.rfc4514_string(), revoked=revoked, now=now)
 
 
 def _snapshot_store(
@@ -199,23 +241,19 @@ def crl_refresh_queue() -> None:
 
 
 def crl_card_revoked(*, anchor: x509.Certificate, serial: str, now: datetime) -> bool:
-    """Whether the CA's current CRL lists ``serial`` (a card issued by ``anchor``).
+    """Whether the current CRL of ``anchor`` (the CA that issued the certificate) lists ``serial``.
 
-    503 REVOCATION_CHECK_UNAVAILABLE when the CRL is missing or past its next update: the alert is
+    503 REVOCATION_CHECK_UNAVAILABLE when that CA's CRL is missing or past its next update: the alert is
     raised and a refresh is queued for the background job, never done inside this request."""
     issuer = anchor.subject.rfc4514_string()
     status = _card_status(issuer=issuer, serial=serial)
     if status is None:
-        _alert_raise(kind=KioskAlert.Kind.CRL_STALE, message="失効リストが取り込まれていません。", now=now)
+        _alert_raise(kind=KioskAlert.Kind.CRL_STALE, message=_missing_message(issuer), now=now)
         crl_refresh_queue()
         raise KioskError("REVOCATION_CHECK_UNAVAILABLE", reason="crl_missing")
     next_update, revoked = status
     if next_update <= now:
-        _alert_raise(
-            kind=KioskAlert.Kind.CRL_STALE,
-            message=f"失効リストの次回更新日時({next_update:%Y-%m-%d %H:%M} UTC)を過ぎています。",
-            now=now,
-        )
+        _alert_raise(kind=KioskAlert.Kind.CRL_STALE, message=_stale_message(issuer, next_update), now=now)
         crl_refresh_queue()
         raise KioskError("REVOCATION_CHECK_UNAVAILABLE", reason="crl_stale")
     return revoked

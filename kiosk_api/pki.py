@@ -1,8 +1,11 @@
-"""Card certificate checks (SPEC §4): trust anchors, validity, key usage, revocation, signature.
+"""User certificate checks (SPEC §4): trust anchors, validity, key usage, revocation, signature.
 
 Each check raises ``KioskError`` with the SPEC code and a machine reason for the audit log. The
 trust anchors are read from ``settings.KONBINI_TRUSTED_CA_FILES`` and cached per process by
-(path, modification time): immutable data, never request state.
+(path, modification time): immutable data, never request state. Several CAs may be trusted (the
+My Number card's and the smartphone's, スマホ用電子証明書): ``issuing_anchor`` picks the one whose name
+is the certificate's issuer and whose key signed it, and revocation is then checked against that
+CA's own CRL.
 """
 
 from __future__ import annotations

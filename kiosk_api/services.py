@@ -589,7 +589,13 @@ def session_authenticate(
         KioskSession.objects.filter(pk=session.pk).update(
             resident_id=holder.pk, card_link_id=link.pk, authenticated_at=ctx.now, member_refs=member_refs
         )
-        _audit(ctx, "kiosk.authenticate", resident_ids=[holder.pk], payload={**payload, "card_link": link.pk})
+        _audit(
+            ctx,
+            "kiosk.authenticate",
+            resident_ids=[holder.pk],
+            # Which certificate the holder used: the card's and the smartphone's are revoked apart.
+            payload={**payload, "card_link": link.pk, "credential": link.credential},
+        )
         _audit(
             ctx,
             "kiosk.offers_shown",

@@ -18,11 +18,11 @@ logger = logging.getLogger(__name__)
 
 @shared_task(bind=True, max_retries=3, default_retry_delay=60)
 def crl_refresh_task(self: Any) -> None:
-    """Reload the card CA's CRL (idempotent: an older or identical CRL changes nothing)."""
+    """Reload every trusted CA's CRL (idempotent: an older or identical CRL changes nothing)."""
     try:
-        crl_refresh(source=settings.KONBINI_CRL_SOURCE, now=timezone.now())
+        crl_refresh(sources=settings.KONBINI_CRL_SOURCES, now=timezone.now())
     except CrlRefreshError as exc:
-        # The alert is raised by crl_refresh; retry in case the source was briefly unavailable.
+        # The alert is raised by crl_refresh; retry in case a source was briefly unavailable.
         raise self.retry(exc=exc) from exc
 
 

@@ -103,7 +103,8 @@ class TaxPaymentAdmin(AuditedResidentDataAdminMixin, MirrorAdmin):
 
 @admin.register(CardLink)
 class CardLinkAdmin(AuditedResidentDataAdminMixin, MirrorAdmin):
-    list_display = ("serial", "issuer", "resident", "active_from")
+    list_display = ("serial", "credential", "issuer", "resident", "active_from")
+    list_filter = ("credential",)
     search_fields = ("=serial", "=resident__resident_code")
     list_select_related = ("resident",)
     raw_id_fields = ("resident",)

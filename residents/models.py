@@ -192,7 +192,15 @@ class TaxPayment(models.Model):
 
 
 class CardLink(models.Model):
-    """Maps a My Number card's user certificate (issuer + serial) to a resident (SPEC §4)."""
+    """Maps a user-authentication certificate (issuer + serial) to a resident (SPEC §4, §5).
+
+    The certificate is either the My Number card's or the smartphone's (スマホ用電子証明書): a separate
+    certificate from its own CA, revoked on its own, so a resident may hold a link of each kind.
+    """
+
+    class Credential(models.TextChoices):
+        CARD = "card", _("マイナンバーカード")
+        SMARTPHONE = "smartphone", _("スマートフォン")
 
     issuer = models.CharField(_("発行者"), max_length=300)
     serial = models.CharField(_("シリアル番号"), max_length=64)
@@ -200,6 +208,9 @@ class CardLink(models.Model):
         Resident, on_delete=models.CASCADE, related_name="card_links", verbose_name=_("住民")
     )
     active_from = models.DateField(_("利用開始日"))
+    credential = models.CharField(
+        _("電子証明書の種類"), max_length=10, choices=Credential.choices, default=Credential.CARD
+    )
     synced_at = models.DateTimeField(_("連携日時"))
 
     class Meta:
@@ -207,6 +218,9 @@ class CardLink(models.Model):
         verbose_name_plural = pgettext_lazy("plural", "カード紐付け")
         constraints = [
             models.UniqueConstraint(fields=["issuer", "serial"], name="card_link_unique_certificate"),
+            models.CheckConstraint(
+                condition=Q(credential__in=["card", "smartphone"]), name="card_link_credential_valid"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -81,6 +81,11 @@ INSTALLED_APPS = [
     "certificates",
     "kiosk_api",
 ]
+# The stand-ins for the world outside (synthetic city, core-system simulator, test CA, kiosks, and
+# the seed_demo, core_sim and kiosk commands) exist for demos, training and tests only: production
+# does not install them, so none of their commands or screens can run there.
+if not PRODUCTION:
+    INSTALLED_APPS.append("simulators")
 
 MIDDLEWARE = [
     # First: every later layer and every log line of the request sees the same X-Request-ID.
@@ -350,13 +355,24 @@ if PRODUCTION and KIOSK_SIMULATOR_ENABLED:
 KIOSK_SIMULATOR_CARDS_DIR = Path(env_str("KIOSK_SIMULATOR_CARDS_DIR", str(VAR_DIR / "cards")))
 KIOSK_SIMULATOR_API_BASE = env_str("KIOSK_SIMULATOR_API_BASE", "")
 
-# SPEC §4: the trust anchors for card user certificates, and where the CA publishes its CRL.
-# The demo's test CA (kiosk_api/jpki_sim.py) writes its files under KONBINI_PKI_DIR.
+# SPEC §4: the trust anchors for user-authentication certificates (the My Number card's CA and the
+# smartphone's, スマホ用電子証明書) and where each CA publishes its CRL, one source per CA. The demo's
+# test CAs (simulators/jpki.py) write their files under KONBINI_PKI_DIR.
 KONBINI_PKI_DIR = Path(env_str("KONBINI_PKI_DIR", str(VAR_DIR / "pki")))
 KONBINI_TRUSTED_CA_FILES = [
-    Path(p) for p in env_list("KONBINI_TRUSTED_CA_FILES", [str(KONBINI_PKI_DIR / "jpki-test-ca.pem")])
+    Path(p)
+    for p in env_list(
+        "KONBINI_TRUSTED_CA_FILES",
+        [str(KONBINI_PKI_DIR / "jpki-test-ca.pem"), str(KONBINI_PKI_DIR / "jpki-test-smartphone-ca.pem")],
+    )
 ]
-KONBINI_CRL_SOURCE = env_str("KONBINI_CRL_SOURCE", str(KONBINI_PKI_DIR / "jpki-test-ca.crl"))
+if env_str("KONBINI_CRL_SOURCE", ""):
+    # The single-CA name: silently ignoring it would leave the configured list unrefreshed.
+    raise ImproperlyConfigured("KONBINI_CRL_SOURCE is now KONBINI_CRL_SOURCES (comma-separated, one per CA)")
+KONBINI_CRL_SOURCES = env_list(
+    "KONBINI_CRL_SOURCES",
+    [str(KONBINI_PKI_DIR / "jpki-test-ca.crl"), str(KONBINI_PKI_DIR / "jpki-test-smartphone-ca.crl")],
+)
 # SPEC §8: the city's issuing key (ECDSA P-256) for the 2D code and the PDF signature.
 KONBINI_SIGNING_DIR = Path(env_str("KONBINI_SIGNING_DIR", str(VAR_DIR / "signing")))
 # SPEC §8: /verify/ answers for this many days after issue.

@@ -1,5 +1,6 @@
 from typing import Any
 
+from django.apps import apps
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -50,7 +51,13 @@ urlpatterns = [
     path("metrics", metrics.metrics_view, name="metrics"),
     path("api/kiosk/v1/", include("kiosk_api.urls")),
     path("audit/", include("audit.urls")),
-    path("kiosk-simulator/", include("kiosk_api.simulator.urls")),  # empty unless KIOSK_SIMULATOR_ENABLED
+    # The demos' browser kiosk, named by string: production does not install the simulators and the
+    # product never imports them. Its URLs are empty unless KIOSK_SIMULATOR_ENABLED.
+    *(
+        [path("kiosk-simulator/", include("simulators.kiosk_browser.urls"))]
+        if apps.is_installed("simulators")
+        else []
+    ),
     # certificates.urls holds the public /verify/ page (SPEC §8).
     path("", include("certificates.urls")),
 ]

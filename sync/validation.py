@@ -94,6 +94,7 @@ FIELD_LABELS: dict[str, str] = {
     "issuer": "発行者",
     "serial": "シリアル番号",
     "active_from": "利用開始日",
+    "credential": "電子証明書の種類",
 }
 
 ENTITY_LABELS: dict[str, str] = {
@@ -205,6 +206,7 @@ def _choice(field: str, value: Any, choices: frozenset[str]) -> str:
 _SEXES = frozenset(Resident.Sex.values)
 _RESIDENT_STATUSES = frozenset(Resident.Status.values)
 _SEAL_STATUSES = frozenset(SealRegistration.Status.values)
+_CREDENTIALS = frozenset(CardLink.Credential.values)
 
 
 def _yen_by_kind(field: str, value: Any) -> dict[str, int]:
@@ -303,7 +305,7 @@ TAX_ASSESSMENT_FIELDS = (
     "released_on",
 )
 TAX_PAYMENT_FIELDS = ("resident_code", "fiscal_year", "tax_item", "assessed", "paid", "unpaid")
-CARD_LINK_FIELDS = ("issuer", "serial", "resident_code", "active_from")
+CARD_LINK_FIELDS = ("issuer", "serial", "resident_code", "active_from", "credential")
 _FIELD_SETS: dict[tuple[str, ...], frozenset[str]] = {
     fields: frozenset(fields)
     for fields in (
@@ -481,6 +483,9 @@ def validate_tax_payment(key: str, data: Any) -> Clean:
 
 
 def validate_card_link(key: str, data: Any) -> Clean:
+    if isinstance(data, dict) and "credential" not in data:
+        # Optional (SPEC §5): a core system that predates the smartphone certificate sends cards only.
+        data = {**data, "credential": CardLink.Credential.CARD.value}
     data = _fields_exact(data, CARD_LINK_FIELDS)
     issuer = _text("issuer", data["issuer"], max_length=_max_length(CardLink, "issuer"))
     serial = _text("serial", data["serial"], max_length=_max_length(CardLink, "serial"))
@@ -490,7 +495,12 @@ def validate_card_link(key: str, data: Any) -> Clean:
         )
     _key_matches(key, f"{issuer}:{serial}", "「発行者:シリアル番号」")
     return Clean(
-        values={"issuer": issuer, "serial": serial, "active_from": _date("active_from", data["active_from"])},
+        values={
+            "issuer": issuer,
+            "serial": serial,
+            "active_from": _date("active_from", data["active_from"]),
+            "credential": _choice("credential", data["credential"], _CREDENTIALS),
+        },
         resident_code=_code("resident_code", data["resident_code"]),
     )
 

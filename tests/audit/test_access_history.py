@@ -56,3 +56,24 @@ def test_access_history_is_limited_and_unknown_actions_get_a_generic_label(
     assert access_history_for_resident(resident_id=999) == []
     assert isinstance(history[0].at, datetime) and history[0].at.tzinfo is not None
     assert history[0].at <= datetime.now(UTC)
+
+
+def test_an_authentication_names_the_credential_used(django_capture_on_commit_callbacks):
+    kiosk = Actor(kind="terminal", id="1", label="ローソン 77")
+    with django_capture_on_commit_callbacks(execute=True):
+        # Recorded before smartphones were accepted: no credential in the payload, a card.
+        audit_record(actor=kiosk, action="kiosk.authenticate", resident_ids=[9], payload={"session": "a"})
+        audit_record(
+            actor=kiosk, action="kiosk.authenticate", resident_ids=[9], payload={"credential": "card"}
+        )
+        audit_record(
+            actor=kiosk, action="kiosk.authenticate", resident_ids=[9], payload={"credential": "smartphone"}
+        )
+
+    history = access_history_for_resident(resident_id=9)
+
+    assert [entry.action for entry in history] == [
+        "スマートフォンによる本人確認",
+        "マイナンバーカードによる本人確認",
+        "マイナンバーカードによる本人確認",
+    ]

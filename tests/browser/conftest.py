@@ -19,9 +19,9 @@ from django.contrib.auth import get_user_model
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from audit.services import Actor
-from kiosk_api import jpki_sim
 from kiosk_api.services import terminal_register
 from saga_konbini import roles
+from simulators import jpki as jpki_sim
 from tests.certificates.factories import signing_dir_for_tests
 from tests.kiosk_api.cards import NOW, KeyPool, Pki
 
@@ -50,14 +50,23 @@ def _kiosk_world(settings, tmp_path_factory) -> Iterator[None]:
 
 @pytest.fixture
 def pki(settings, tmp_path: Path, db: None) -> Pki:
-    """A test CA trusted by the server, its CRL published today and loaded by the job (SPEC §4)."""
+    """The card's and the smartphone's test CAs trusted by the server, their CRLs published today and
+    loaded by the job (SPEC §4)."""
     folder = tmp_path / "pki"
     settings.KONBINI_PKI_DIR = folder
-    settings.KONBINI_TRUSTED_CA_FILES = [folder / jpki_sim.CA_CERT_FILE]
-    settings.KONBINI_CRL_SOURCE = str(folder / jpki_sim.CA_CRL_FILE)
+    settings.KONBINI_TRUSTED_CA_FILES = [
+        folder / jpki_sim.CA_CERT_FILE,
+        folder / jpki_sim.SMARTPHONE_CA_CERT_FILE,
+    ]
+    settings.KONBINI_CRL_SOURCES = [
+        str(folder / jpki_sim.CA_CRL_FILE),
+        str(folder / jpki_sim.SMARTPHONE_CA_CRL_FILE),
+    ]
     ca = jpki_sim.test_ca_load_or_create(pki_dir=folder)
+    phone = jpki_sim.smartphone_ca_load_or_create(pki_dir=folder)
     jpki_sim.crl_publish(ca=ca, now=NOW)
-    loaded = Pki(ca=ca, other=jpki_sim.other_ca_load_or_create(pki_dir=folder), keys=KeyPool())
+    jpki_sim.crl_publish(ca=phone, now=NOW)
+    loaded = Pki(ca=ca, phone=phone, other=jpki_sim.other_ca_load_or_create(pki_dir=folder), keys=KeyPool())
     loaded.crl_load()
     return loaded
 

@@ -28,6 +28,7 @@ def _kiosk_flow(page: Page, base: str, card: Path, shot) -> bytes:
     shot(page, "kiosk-1-menu")
     page.click("text=行政サービス")
     page.click("text=証明書交付")
+    page.click("[data-credential=card]")  # マイナンバーカード, not スマートフォン
     shot(page, "kiosk-2-card", full_page=True)
     page.click(f"button[value='{card.name}']")
     page.click("[data-digit='9']")

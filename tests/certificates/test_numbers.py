@@ -58,8 +58,8 @@ def test_check_code_is_short_unambiguous_and_tied_to_the_number():
 
 @pytest.mark.django_db
 def test_check_code_depends_on_the_signing_key(tmp_path):
-    from certificates.lgpki_sim import lgpki_test_key_create
     from certificates.signing_keys import issuing_key_load
+    from simulators.lgpki import lgpki_test_key_create
 
     code = check_code_compute("41201-2026-00000001")
     another = issuing_key_load(str(lgpki_test_key_create(tmp_path, "another-key")))

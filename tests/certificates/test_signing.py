@@ -12,7 +12,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from certificates.documents import CertificateDocument, InkanContent, PrintedPerson
 from certificates.errors import PayloadInvalid
-from certificates.lgpki_sim import lgpki_test_key_create
 from certificates.signing import (
     issuing_key,
     payload_sign,
@@ -21,6 +20,7 @@ from certificates.signing import (
     pdf_signature_check,
 )
 from certificates.signing_keys import issuing_key_load
+from simulators.lgpki import lgpki_test_key_create
 from tests.certificates.factories import SEAL_PNG, signing_dir_for_tests
 
 # Which key is active is a row of the published keys.

@@ -19,12 +19,12 @@ from audit.models import AuditEvent
 from audit.services import Actor
 from certificates.checks import check_production_signing_keys
 from certificates.key_rotation import RotationRefused, signing_key_rotate
-from certificates.lgpki_sim import lgpki_test_key_create
 from certificates.models import IssuanceRecord, IssuedCertificateNumber, SigningKey
 from certificates.rendering import RenderCopy, read_verification_payloads, render_certificate_pdf
 from certificates.services import IssueRequest, certificate_issue
 from certificates.signing import issuing_key, payload_key_refusal, payload_sign, payload_verify, pdf_sign
 from certificates.signing_keys import NoActiveSigningKey, PublishedKey, issuing_key_load, published_keys
+from simulators.lgpki import lgpki_test_key_create
 from tests.certificates.factories import ResidentFactory, SealRegistrationFactory
 
 pytestmark = pytest.mark.django_db

@@ -106,8 +106,8 @@ def _a_document():
 
 
 def test_certificate_of_another_key_is_rejected(issued, tmp_path):
-    from certificates.lgpki_sim import lgpki_test_key_create
     from certificates.signing_keys import issuing_key_load
+    from simulators.lgpki import lgpki_test_key_create
 
     # The same subject (佐賀市長) and layout, under a root of its own: re-signed by it, the file is
     # not the city's, whatever its name says.

@@ -1,4 +1,5 @@
-"""Software My Number cards for the kiosk API tests, issued by ``kiosk_api.jpki_sim``'s test CA."""
+"""Software My Number cards and smartphones for the kiosk API tests, issued by ``simulators.jpki``'s
+test CAs (the card's and the smartphone's)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from rest_framework.test import APIClient
 
-from kiosk_api import jpki_sim
 from kiosk_api.tasks import crl_refresh_task
 from residents.models import CardLink, Resident
+from simulators import jpki as jpki_sim
 from tests.certificates.factories import (
     CardLinkFactory,
     ResidentFactory,
@@ -62,6 +63,7 @@ class Card:
 @dataclass
 class Pki:
     ca: jpki_sim.TestCA
+    phone: jpki_sim.TestCA  # the smartphone certificates' CA (スマホ用電子証明書)
     other: jpki_sim.TestCA
     keys: KeyPool
 
@@ -74,10 +76,12 @@ class Pki:
         birth_date: date | None = None,
         link: bool = True,
         active_from: date = CARD_ISSUED_ON,
+        credential: str = "card",
     ) -> Card:
-        """A card for ``holder``, linked to them through the feed's card link unless ``link=False``."""
+        """A card (or, with ``credential="smartphone"``, a phone's certificate from the smartphone CA)
+        for ``holder``, linked to them through the feed's card link unless ``link=False``."""
         key = self.keys.key()
-        issuer_ca = ca or self.ca
+        issuer_ca = ca or (self.phone if credential == "smartphone" else self.ca)
         certificate = jpki_sim.user_certificate_issue(
             ca=issuer_ca,
             public_key=key.public_key(),
@@ -90,17 +94,20 @@ class Pki:
                 serial=jpki_sim.serial_hex(certificate.serial_number),
                 resident=holder,
                 active_from=active_from,
+                credential=credential,
             )
         return Card(certificate=certificate, key=key)
 
     def revoke(self, card: Card) -> None:
-        """Revoke at the CA, then let the server learn it the way it does: by the refresh job."""
-        jpki_sim.certificate_revoke(ca=self.ca, serial=card.certificate.serial_number, now=NOW)
+        """Revoke at the CA that issued it, then let the server learn it the way it does: by the
+        refresh job."""
+        issuer = next(ca for ca in (self.ca, self.phone) if ca.certificate.subject == card.certificate.issuer)
+        jpki_sim.certificate_revoke(ca=issuer, serial=card.certificate.serial_number, now=NOW)
         self.crl_load()
 
     def crl_load(self) -> None:
-        """Load the CA's published CRL into the server through the periodic job: kiosk requests
-        never fetch it themselves."""
+        """Load the CAs' published CRLs into the server through the periodic job: kiosk requests
+        never fetch them themselves."""
         crl_refresh_task.apply(throw=True)
 
 

@@ -19,8 +19,8 @@ from rest_framework.test import APIClient
 
 from audit.services import Actor
 from certificates.signing import issuing_key
-from kiosk_api import jpki_sim
 from kiosk_api.services import terminal_register
+from simulators import jpki as jpki_sim
 from tests.certificates.factories import signing_dir_for_tests
 from tests.kiosk_api.cards import NOW, KeyPool, Pki
 
@@ -29,6 +29,7 @@ from tests.kiosk_api.cards import NOW, KeyPool, Pki
 def _pki_master(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("pki-master")
     jpki_sim.test_ca_load_or_create(pki_dir=folder)
+    jpki_sim.smartphone_ca_load_or_create(pki_dir=folder)
     jpki_sim.other_ca_load_or_create(pki_dir=folder)
     return folder
 
@@ -62,12 +63,21 @@ def pki(settings, tmp_path: Path, _pki_master: Path, key_pool: KeyPool, db: None
     folder = tmp_path / "pki"
     shutil.copytree(_pki_master, folder)
     settings.KONBINI_PKI_DIR = folder
-    settings.KONBINI_TRUSTED_CA_FILES = [folder / jpki_sim.CA_CERT_FILE]
-    settings.KONBINI_CRL_SOURCE = str(folder / jpki_sim.CA_CRL_FILE)
+    # Both CAs trusted, each with its own CRL: the My Number card's and the smartphone's.
+    settings.KONBINI_TRUSTED_CA_FILES = [
+        folder / jpki_sim.CA_CERT_FILE,
+        folder / jpki_sim.SMARTPHONE_CA_CERT_FILE,
+    ]
+    settings.KONBINI_CRL_SOURCES = [
+        str(folder / jpki_sim.CA_CRL_FILE),
+        str(folder / jpki_sim.SMARTPHONE_CA_CRL_FILE),
+    ]
     ca = jpki_sim.test_ca_load_or_create(pki_dir=folder)
-    # Published "now" in the frozen clock, so its next update lies 30 days after the test's today.
+    phone = jpki_sim.smartphone_ca_load_or_create(pki_dir=folder)
+    # Published "now" in the frozen clock, so their next update lies 30 days after the test's today.
     jpki_sim.crl_publish(ca=ca, now=NOW)
-    loaded = Pki(ca=ca, other=jpki_sim.other_ca_load_or_create(pki_dir=folder), keys=key_pool)
+    jpki_sim.crl_publish(ca=phone, now=NOW)
+    loaded = Pki(ca=ca, phone=phone, other=jpki_sim.other_ca_load_or_create(pki_dir=folder), keys=key_pool)
     loaded.crl_load()  # as the periodic job would have done before the first kiosk call
     issuing_key()  # the signing key published, as on a deployed server, before the first issuance
     return loaded

@@ -65,8 +65,11 @@ def distinct_holder(index: int) -> Resident:
     return holder
 
 
-def card_file(directory: Path, card: Card, holder: Resident, *, pin: str = "1234") -> Path:
-    """A SPEC §4 card file for ``card`` (the private key encrypted with the PIN)."""
+def card_file(
+    directory: Path, card: Card, holder: Resident, *, pin: str = "1234", credential: str = "card"
+) -> Path:
+    """A SPEC §4 card file for ``card`` (the private key encrypted with the PIN); with
+    ``credential="smartphone"`` the file stands for the certificate in the holder's phone."""
     encrypted = card.key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -81,8 +84,11 @@ def card_file(directory: Path, card: Card, holder: Resident, *, pin: str = "1234
         "pin": pin,
         "certificate": card.certificate.public_bytes(serialization.Encoding.PEM).decode(),
         "private_key": encrypted.decode(),
+        "credential": credential,
     }
-    path = directory / f"ok-{content['card_id']}.json"
+    scenario = "smartphone_ok" if credential == "smartphone" else "ok"
+    content["scenario"] = scenario
+    path = directory / f"{scenario}-{content['card_id']}.json"
     path.write_text(json.dumps(content, ensure_ascii=False), encoding="utf-8")
     return path
 

@@ -209,7 +209,7 @@ def test_untrusted_ca_is_refused(api, pki):
 
 
 def test_lookalike_ca_with_the_trusted_name_is_refused(api, pki, tmp_path):
-    from kiosk_api import jpki_sim
+    from simulators import jpki as jpki_sim
 
     # Same subject as the JPKI test CA, another key: only the signature can tell them apart.
     impostor = jpki_sim._ca_load_or_create(
@@ -306,23 +306,23 @@ def queued_refreshes(monkeypatch) -> list[str]:
 def test_a_stale_crl_is_never_refreshed_inside_a_kiosk_request(
     api, pki, clock, queued_refreshes, django_capture_on_commit_callbacks
 ):
-    from kiosk_api import jpki_sim
     from kiosk_api.models import CrlSnapshot
+    from simulators import jpki as jpki_sim
 
     card = pki.card(ok_holder())
     clock.shift(timedelta(days=31))
     # A fresh CRL is already published at the source: the request still does not fetch it.
     jpki_sim.crl_publish(ca=pki.ca, now=NOW + timedelta(days=31))
-    stale = CrlSnapshot.objects.get().this_update
+    stale = CrlSnapshot.objects.get(issuer=pki.ca.issuer_rfc4514).this_update
     with django_capture_on_commit_callbacks(execute=True):
         responses = [authenticate(api, card) for _ in range(3)]
     assert {(r.status_code, error_code(r)) for r in responses} == {(503, "REVOCATION_CHECK_UNAVAILABLE")}
-    assert CrlSnapshot.objects.get().this_update == stale
+    assert CrlSnapshot.objects.get(issuer=pki.ca.issuer_rfc4514).this_update == stale
     # A burst of refused requests queues one refresh, not one each.
     assert queued_refreshes == ["crl_refresh_task"]
     # The background job brings the fresh list, and the same card is served again.
     pki.crl_load()
-    assert CrlSnapshot.objects.get().this_update > stale
+    assert CrlSnapshot.objects.get(issuer=pki.ca.issuer_rfc4514).this_update > stale
     assert authenticate(api, card).status_code == 200
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.checks import run_checks
 
-from kiosk_api import jpki_sim
+from simulators import jpki as jpki_sim
 
 
 def _deploy_errors() -> list[str]:
@@ -22,6 +22,10 @@ def test_production_refuses_to_trust_the_simulated_card_ca(settings, tmp_path):
     settings.KONBINI_TRUSTED_CA_FILES = [other.cert_path]
     assert _deploy_errors() == []
     settings.KONBINI_TRUSTED_CA_FILES = [other.cert_path, test_ca.cert_path]
+    assert _deploy_errors() == ["kiosk_api.E001"]
+    # The smartphone's test CA is as much a demo leftover as the card's.
+    phone_ca = jpki_sim.smartphone_ca_load_or_create(pki_dir=tmp_path)
+    settings.KONBINI_TRUSTED_CA_FILES = [other.cert_path, phone_ca.cert_path]
     assert _deploy_errors() == ["kiosk_api.E001"]
     # A missing file is no demo leftover (it trusts nothing); a file that is no certificate is refused.
     settings.KONBINI_TRUSTED_CA_FILES = [tmp_path / "absent.pem"]

@@ -32,11 +32,11 @@ from django.db import connection
 
 from audit.services import Actor
 from certificates.models import IssuanceRecord
-from kiosk_api import jpki_sim
-from kiosk_api.client import CardKey, KioskApiError, KioskClient
 from kiosk_api.models import KioskIssuance
 from kiosk_api.services import terminal_register
 from residents.models import Resident
+from simulators import jpki as jpki_sim
+from simulators.kiosk_client import CardKey, KioskApiError, KioskClient
 from tests.kiosk_api.cards import Card, Pki
 from tests.kiosk_api.live import FAMILY_NAMES, card_file, distinct_holder, pdf_text, printed_names
 
@@ -234,7 +234,7 @@ def two_app_processes(pki: Pki, settings, tmp_path: Path) -> Iterator[list[str]]
         "KONBINI_VAR_DIR": str(tmp_path / "var"),
         "KONBINI_SERVICE_HOURS": "00:00-24:00",
         "KONBINI_TRUSTED_CA_FILES": ",".join(str(p) for p in settings.KONBINI_TRUSTED_CA_FILES),
-        "KONBINI_CRL_SOURCE": settings.KONBINI_CRL_SOURCE,
+        "KONBINI_CRL_SOURCES": ",".join(settings.KONBINI_CRL_SOURCES),
         "KONBINI_SIGNING_DIR": str(settings.KONBINI_SIGNING_DIR),
         "KONBINI_DOCUMENT_KEYS": settings.KONBINI_DOCUMENT_KEYS,
         "MY_NUMBER_KEYS": django_settings.MY_NUMBER_KEYS,
@@ -345,7 +345,7 @@ def test_two_app_processes_share_one_database(real_clock: date, two_app_processe
 def test_kiosk_command_interactive_session(live_server, pki: Pki, tmp_path: Path, monkeypatch):
     holder = distinct_holder(4)
     card_path = card_file(tmp_path, pki.card(holder), holder)
-    answers = iter(["9", "1", "2", "n", "y", "n", "y", "n", "n", "y", "y"])
+    answers = iter(["1", "9", "1", "2", "n", "y", "n", "y", "n", "n", "y", "y"])
     prompts: list[str] = []
 
     def fake_input(prompt: str = "") -> str:
@@ -364,9 +364,10 @@ def test_kiosk_command_interactive_session(live_server, pki: Pki, tmp_path: Path
         stdout=out,
     )
     screen = out.getvalue()
+    assert "1. マイナンバーカード" in screen and "2. スマートフォン" in screen
     assert f"{holder.full_name} 様" in screen and "住民票の写し" in screen and "1通 200円" in screen
-    # 9 is out of range and asked again; then 住民票, 2 copies, not everyone but the holder only,
-    # 世帯主・続柄 yes, 本籍 no, 個人番号 no, confirm the fee, printed.
+    # マイナンバーカード first; 9 is out of range and asked again; then 住民票, 2 copies, not everyone
+    # but the holder only, 世帯主・続柄 yes, 本籍 no, 個人番号 no, confirm the fee, printed.
     assert "1〜4の数字を入力してください。" in screen
     record = IssuanceRecord.objects.get()
     assert (record.cert_type, record.copies, record.printed_resident_ids) == ("juminhyo", 2, [holder.pk])

@@ -18,12 +18,12 @@ from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEvent
 from audit.services import Actor
-from kiosk_api import jpki_sim
 from kiosk_api.crl import CrlRefreshError, crl_refresh
 from kiosk_api.models import CrlSnapshot, KioskAlert, Terminal
 from kiosk_api.services import terminal_register, terminal_revoke
 from kiosk_api.tasks import crl_refresh_task
 from saga_konbini import roles
+from simulators import jpki as jpki_sim
 from tests.kiosk_api.cards import BASE, NOW
 
 pytestmark = pytest.mark.django_db
@@ -166,7 +166,7 @@ def test_admin_actions_suspend_rotate_and_revoke(supervisor_client, terminal, ap
 def test_crl_refresh_stores_the_revoked_serials(pki, settings):
     jpki_sim.certificate_revoke(ca=pki.ca, serial=0xABC, now=NOW)
     crl_refresh_task.apply()
-    snapshot = CrlSnapshot.objects.get()
+    snapshot = CrlSnapshot.objects.get(issuer=pki.ca.issuer_rfc4514)
     assert _serials(snapshot) == ["abc"] and snapshot.revoked_count == 1
     assert snapshot.issuer == pki.ca.issuer_rfc4514
 
@@ -179,13 +179,13 @@ def test_a_newer_crl_replaces_the_revoked_serials_and_each_is_looked_up_alone(pk
     from kiosk_api.crl import crl_card_revoked
 
     jpki_sim._crl_write(ca=pki.ca, revoked={0xA1: NOW, 0xB2: NOW}, crl_number=5, now=NOW)
-    crl_refresh(source=str(pki.ca.crl_path), now=NOW)
+    crl_refresh(sources=[str(pki.ca.crl_path)], now=NOW)
     later = NOW + timedelta(hours=1)
     # The next CRL drops an entry (its certificate expired) and adds another.
     jpki_sim._crl_write(ca=pki.ca, revoked={0xB2: NOW, 0xC3: later}, crl_number=6, now=later)
-    crl_refresh(source=str(pki.ca.crl_path), now=later)
+    crl_refresh(sources=[str(pki.ca.crl_path)], now=later)
 
-    snapshot = CrlSnapshot.objects.get()
+    snapshot = CrlSnapshot.objects.get(issuer=pki.ca.issuer_rfc4514)
     assert _serials(snapshot) == ["b2", "c3"] and snapshot.revoked_count == 2
     with CaptureQueriesContext(connection) as queries:
         answers = [
@@ -204,11 +204,11 @@ def test_crl_signed_by_another_ca_is_refused_and_alerted(pki, settings, tmp_path
         key_path=pki.ca.key_path,
         crl_path=tmp_path / "forged.crl",
     )
-    before = CrlSnapshot.objects.get()  # the fixture's, loaded by the job
+    before = CrlSnapshot.objects.get(issuer=pki.ca.issuer_rfc4514)  # the fixture's, loaded by the job
     jpki_sim._crl_write(ca=forged, revoked={}, crl_number=99, now=NOW + timedelta(hours=1))
     with pytest.raises(CrlRefreshError):
-        crl_refresh(source=str(tmp_path / "forged.crl"), now=NOW + timedelta(hours=1))
-    assert CrlSnapshot.objects.get().this_update == before.this_update
+        crl_refresh(sources=[str(tmp_path / "forged.crl")], now=NOW + timedelta(hours=1))
+    assert CrlSnapshot.objects.get(issuer=pki.ca.issuer_rfc4514).this_update == before.this_update
     assert KioskAlert.objects.filter(kind="crl_invalid", cleared_at__isnull=True).exists()
 
 
@@ -216,9 +216,9 @@ def test_an_older_crl_never_replaces_a_newer_one(pki, tmp_path):
     older = tmp_path / "older.crl"
     older.write_bytes(pki.ca.crl_path.read_bytes())  # published at NOW by the fixture
     jpki_sim.certificate_revoke(ca=pki.ca, serial=0xDEF, now=NOW + timedelta(hours=1))
-    crl_refresh(source=str(pki.ca.crl_path), now=NOW + timedelta(hours=1))
-    crl_refresh(source=str(older), now=NOW + timedelta(hours=2))
-    assert _serials(CrlSnapshot.objects.get()) == ["def"]
+    crl_refresh(sources=[str(pki.ca.crl_path)], now=NOW + timedelta(hours=1))
+    crl_refresh(sources=[str(older)], now=NOW + timedelta(hours=2))
+    assert _serials(CrlSnapshot.objects.get(issuer=pki.ca.issuer_rfc4514)) == ["def"]
 
 
 def test_editing_a_terminal_in_the_admin_is_audited_with_old_and_new_values(

@@ -24,10 +24,10 @@ from django.db import connection
 
 from audit.services import Actor
 from certificates.signing import issuing_key
-from kiosk_api import jpki_sim
-from kiosk_api.client import CardKey
 from kiosk_api.services import terminal_register
 from residents.models import Resident
+from simulators import jpki as jpki_sim
+from simulators.kiosk_client import CardKey
 from tests.certificates.factories import (
     ResidentFactory,
     SealRegistrationFactory,
@@ -72,10 +72,13 @@ def kiosks_create(count: int, *, pki_dir: Path, settings: Any) -> list[Kiosk]:
     assert count <= len(FAMILY_NAMES)
     ca = jpki_sim.test_ca_load_or_create(pki_dir=pki_dir)
     jpki_sim.crl_publish(ca=ca, now=real_now())
-    pki = Pki(ca=ca, other=jpki_sim.other_ca_load_or_create(pki_dir=pki_dir), keys=KeyPool())
+    # The smartphone CA exists for the fixture's shape; these kiosks use cards, so only the card's
+    # CA is trusted.
+    phone = jpki_sim.smartphone_ca_load_or_create(pki_dir=pki_dir)
+    pki = Pki(ca=ca, phone=phone, other=jpki_sim.other_ca_load_or_create(pki_dir=pki_dir), keys=KeyPool())
     settings.KONBINI_PKI_DIR = pki_dir
     settings.KONBINI_TRUSTED_CA_FILES = [pki_dir / jpki_sim.CA_CERT_FILE]
-    settings.KONBINI_CRL_SOURCE = str(pki_dir / jpki_sim.CA_CRL_FILE)
+    settings.KONBINI_CRL_SOURCES = [str(pki_dir / jpki_sim.CA_CRL_FILE)]
     pki.crl_load()  # by the refresh job, as in production: the app processes never fetch it inline
     today = real_now().date()
     kiosks = []
@@ -125,7 +128,7 @@ def app_environment(work: Path, settings: Any) -> dict[str, str]:
         "KONBINI_VAR_DIR": str(work / "var"),
         "KONBINI_SERVICE_HOURS": "00:00-24:00",
         "KONBINI_TRUSTED_CA_FILES": ",".join(str(p) for p in settings.KONBINI_TRUSTED_CA_FILES),
-        "KONBINI_CRL_SOURCE": settings.KONBINI_CRL_SOURCE,
+        "KONBINI_CRL_SOURCES": ",".join(settings.KONBINI_CRL_SOURCES),
         "KONBINI_SIGNING_DIR": str(settings.KONBINI_SIGNING_DIR),
         "KONBINI_DOCUMENT_KEYS": settings.KONBINI_DOCUMENT_KEYS,
         "MY_NUMBER_KEYS": settings.MY_NUMBER_KEYS,

@@ -9,7 +9,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from sync.simulator.core_sim import MirrorState, mirror_state_from_records, mirror_state_load
+from simulators.core_system import MirrorState, mirror_state_from_records, mirror_state_load
 
 TABLES = ("households", "residents", "seals", "assessments", "payments", "card_links")
 

@@ -18,9 +18,9 @@ import pytest
 from django.db import connection
 
 from residents.models import Household, Resident
+from simulators.core_system import mirror_state_load
 from sync.models import Batch, QuarantinedRecord, SyncAlert
 from sync.services import sync_run
-from sync.simulator.core_sim import mirror_state_load
 from tests.reliability.mirror import mirror_checksums
 from tests.sync import feedutil as fu
 

@@ -29,8 +29,8 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from certificates.models import IssuanceRecord
-from kiosk_api.client import KioskApiError, KioskClient
 from kiosk_api.models import KioskIssuance
+from simulators.kiosk_client import KioskApiError, KioskClient
 from sync.models import SyncCursor
 from tests.reliability.live import REQUESTS, ROOT, Kiosk, app_environment, gunicorn_servers, kiosks_create
 

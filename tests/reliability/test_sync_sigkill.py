@@ -22,9 +22,9 @@ from django.conf import settings
 from django.db import connection
 
 from audit.models import AuditEvent
+from simulators.city.population import population_generate
+from simulators.core_system import mirror_state_load
 from sync.models import Batch, QuarantinedRecord, SyncAlert, SyncCursor
-from sync.simulator.core_sim import mirror_state_load
-from sync.simulator.population import population_generate
 from tests.reliability.mirror import Source, first_differences, state_checksums
 from tests.sync import feedutil as fu
 

@@ -32,8 +32,8 @@ from audit.models import AuditEvent
 from certificates.models import IssuanceRecord
 from certificates.rendering import read_verification_payloads
 from certificates.signing import payload_verify
-from kiosk_api.client import KioskApiError, KioskClient
 from kiosk_api.models import KioskIssuance
+from simulators.kiosk_client import KioskApiError, KioskClient
 from tests.reliability.live import (
     FAMILY_NAMES,
     REQUESTS,

@@ -99,7 +99,7 @@ def _install_signing_key(folder: Path) -> None:
     from cryptography import x509
     from cryptography.x509.oid import NameOID
 
-    from certificates.lgpki_sim import lgpki_test_key_create
+    from simulators.lgpki import lgpki_test_key_create
 
     root = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Production settings test root")])
     lgpki_test_key_create(folder, "2026-12", root_name=root)
@@ -112,7 +112,7 @@ def test_deploy_checks_refuse_a_missing_signing_key(tmp_path):
 
 
 def test_deploy_checks_refuse_the_simulated_card_ca(tmp_path):
-    from kiosk_api import jpki_sim
+    from simulators import jpki as jpki_sim
 
     test_ca = jpki_sim.test_ca_load_or_create(pki_dir=tmp_path / "pki")
     env = _production_env(tmp_path, KONBINI_TRUSTED_CA_FILES=str(test_ca.cert_path))
@@ -143,3 +143,18 @@ def test_a_production_web_process_refuses_the_checkpoint_signing_key(tmp_path):
     public_only = _start(_production_env(tmp_path, AUDIT_PUBLIC_KEY=public), "-c", WSGI)
     assert public_only.returncode == 0, public_only.stderr
     assert public_only.stdout.strip().endswith("served")
+
+
+def test_the_single_crl_source_setting_stops_start_up_naming_its_successor(tmp_path):
+    # One CRL source per trusted CA now (the card's and the smartphone's): the old single name,
+    # silently ignored, would leave the configured lists unrefreshed.
+    result = _start(_production_env(tmp_path, KONBINI_CRL_SOURCE="/etc/saga-konbini/pki/jpki-ca.crl"))
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and "KONBINI_CRL_SOURCES" in result.stderr
+    shown = _start(
+        _production_env(tmp_path, KONBINI_CRL_SOURCES="/pki/card.crl, /pki/phone.crl"),
+        "-c",
+        "import django; from django.conf import settings as s; print(s.KONBINI_CRL_SOURCES)",
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == "['/pki/card.crl', '/pki/phone.crl']"
