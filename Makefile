@@ -20,12 +20,17 @@ run: install
 	$(BIN)/python scripts/run_demo.py
 
 # The suite runs on PostgreSQL and Redis (as CI does): some tests need real concurrent writers, a
-# live Celery broker and several app processes on one database. Override with DATABASE_URL/REDIS_URL.
-TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/saga_test
+# live Celery broker and several app processes on one database. Override with DATABASE_OWNER_URL,
+# DATABASE_URL and REDIS_URL. As in production (SPEC §6), the owner's URL creates and migrates the
+# test database and runs setup_roles, which creates the application's role if missing; the tests
+# themselves connect as that role (DATABASE_URL).
+TEST_DATABASE_OWNER_URL ?= postgres://postgres@127.0.0.1:5432/saga_test
+TEST_DATABASE_URL ?= postgres://saga_test_app@127.0.0.1:5432/saga_test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/5
 
 test: install
-	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
+	DATABASE_OWNER_URL="$${DATABASE_OWNER_URL:-$(TEST_DATABASE_OWNER_URL)}" \
+		DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

@@ -154,6 +154,16 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (server, worker) share the file: wait for locks instead of failing.
     DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+# The role that owns the tables (SPEC §6): `migrate --database owner` and `setup_roles` connect
+# through it, the application never does. DATABASE_URL is then the application's role, which may
+# only INSERT and SELECT on the audit log. Without DATABASE_OWNER_URL (the SQLite demo, which has no
+# roles) both aliases are the same connection settings.
+OWNER_DB_ALIAS = "owner"
+_owner_url = env_str("DATABASE_OWNER_URL", "")
+DATABASE_OWNER_SEPARATE = bool(_owner_url)
+DATABASES[OWNER_DB_ALIAS] = (
+    dj_database_url.parse(_owner_url, conn_max_age=0) if _owner_url else DATABASES["default"].copy()
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, Celery broker; optional in development ---------------------------------

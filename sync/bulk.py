@@ -48,7 +48,8 @@ def foreign_keys_checked_once(models: Sequence[type[Model]]) -> Iterator[None]:
     the ADD fail, and with it the whole transaction: the same outcome as a failed deferred check.
 
     Dropping a constraint locks its tables (ACCESS EXCLUSIVE) until the commit, so this is only for
-    the initial load of an empty mirror, which nobody can read anything from yet.
+    the initial load of an empty mirror, which nobody can read anything from yet. And only the
+    tables' owner may drop a constraint (``tables_owned``).
     """
     tables = [model._meta.db_table for model in models]
     with connection.cursor() as cursor:
@@ -135,3 +136,24 @@ def column_types(table: str, columns: list[str]) -> list[int]:
         )
         by_name = dict(cursor.fetchall())
     return [int(by_name[column]) for column in columns]
+
+
+def tables_owned(models: Sequence[type[Model]]) -> bool:
+    """Whether this connection's role owns the tables of ``models`` (or is a superuser).
+
+    The application connects as a role that owns nothing (SPEC §6), so that whoever takes a web
+    or worker process cannot alter the audit log's tables; it cannot drop a foreign key either.
+    There the initial load keeps the deferred per-row checks: the same rows and the same outcome,
+    only slower. The load is run once, by an operator, when the city's mirror is first filled: run
+    as the owner (``DATABASE_URL`` set to the owner's URL for that one ``sync_run``) it takes the
+    fast path. Letting the application's role do this DDL instead, even on the mirror's tables
+    alone, would need it to own them, and an owner can also grant itself what it was refused.
+    """
+    tables = [model._meta.db_table for model in models]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT bool_and(pg_has_role(relowner, 'USAGE')) FROM pg_class WHERE oid = ANY(%s::regclass[])",
+            [tables],
+        )
+        (owned,) = cursor.fetchone()
+    return bool(owned)

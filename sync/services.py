@@ -40,6 +40,7 @@ from sync.bulk import (
     foreign_keys_checked_once,
     garbage_collector_paused,
     json_dumps_fast,
+    tables_owned,
 )
 from sync.errors import BatchRejected, Misconfigured, RetryLater
 from sync.feed import (
@@ -1236,12 +1237,14 @@ def _copy_rows(
 
 
 def _initial_load_speedups(manifest: Manifest) -> contextlib.AbstractContextManager[None]:
-    """A full batch into an empty mirror (the initial load) checks its foreign keys once, at the end."""
+    """A full batch into an empty mirror (the initial load) checks its foreign keys once, at the end,
+    when the connection may alter the mirror's tables (``tables_owned``: the owner, not the app)."""
     models = list(_MODELS.values())
     if (
         manifest.kind == Batch.Kind.FULL
         and connection.vendor == "postgresql"
         and not any(model._default_manager.exists() for model in models)
+        and tables_owned(models)
     ):
         return foreign_keys_checked_once(models)
     return contextlib.nullcontext()

@@ -2,15 +2,12 @@
 
 SQLite has no such triggers here; the models' guards (audit/models.py) refuse there instead.
 
-The only escape hatch is TRUNCATE when the session setting ``saga.audit_allow_truncate`` is
-``on``: the test runner empties every table between transactional tests with one TRUNCATE, and
-this migration turns that setting on for test databases only (named with Django's ``test_``
-prefix). It does not weaken tamper evidence: whoever can set it could also disable the triggers,
-which is why the log is hash-chained and checkpointed outside the database as well.
+There is no setting that relaxes them (migration 0008 took out the test runner's TRUNCATE hatch
+that this one first had): the application connects as a role that owns none of these tables, so
+it can neither disable the triggers nor drop them (SPEC §6, ``setup_roles``).
 """
 
 from django.db import migrations
-from django.db.backends.base.creation import TEST_DATABASE_PREFIX
 
 APPEND_ONLY_TABLES = (
     "audit_auditevent",
@@ -22,9 +19,6 @@ APPEND_ONLY_TABLES = (
 FUNCTIONS = """
 CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'TRUNCATE' AND current_setting('saga.audit_allow_truncate', true) = 'on' THEN
-        RETURN NULL;
-    END IF;
     RAISE EXCEPTION 'audit log is append-only: % on % refused', TG_OP, TG_TABLE_NAME
         USING ERRCODE = 'insufficient_privilege';
 END
@@ -86,12 +80,6 @@ def install_triggers(apps, schema_editor):
     if connection.vendor != "postgresql":
         return
     schema_editor.execute(_forward_sql(), params=None)
-    name = connection.settings_dict["NAME"]
-    if name.startswith(TEST_DATABASE_PREFIX):
-        quoted = connection.ops.quote_name(name)
-        schema_editor.execute(f"ALTER DATABASE {quoted} SET saga.audit_allow_truncate = 'on'")
-        # This session predates the ALTER DATABASE and flushes later too.
-        schema_editor.execute("SET saga.audit_allow_truncate = 'on'")
 
 
 def remove_triggers(apps, schema_editor):

@@ -7,12 +7,12 @@ AUDITOR_GROUP = "監査"
 
 def create_group(apps, schema_editor):
     Group = apps.get_model("auth", "Group")
-    Group.objects.get_or_create(name=AUDITOR_GROUP)
+    Group.objects.using(schema_editor.connection.alias).get_or_create(name=AUDITOR_GROUP)
 
 
 def remove_group(apps, schema_editor):
     Group = apps.get_model("auth", "Group")
-    Group.objects.filter(name=AUDITOR_GROUP).delete()
+    Group.objects.using(schema_editor.connection.alias).filter(name=AUDITOR_GROUP).delete()
 
 
 class Migration(migrations.Migration):

@@ -8,9 +8,10 @@ from django.db import migrations, models
 def copy_revoked_serials(apps, schema_editor):
     CrlSnapshot = apps.get_model("kiosk_api", "CrlSnapshot")
     CrlRevokedSerial = apps.get_model("kiosk_api", "CrlRevokedSerial")
-    for snapshot in CrlSnapshot.objects.all():
+    db = schema_editor.connection.alias
+    for snapshot in CrlSnapshot.objects.using(db).all():
         serials = sorted(set(snapshot.revoked_serials))
-        CrlRevokedSerial.objects.bulk_create(
+        CrlRevokedSerial.objects.using(db).bulk_create(
             (CrlRevokedSerial(snapshot=snapshot, serial=serial) for serial in serials), batch_size=5000
         )
         snapshot.revoked_count = len(serials)
@@ -19,7 +20,7 @@ def copy_revoked_serials(apps, schema_editor):
 
 def copy_back(apps, schema_editor):
     CrlSnapshot = apps.get_model("kiosk_api", "CrlSnapshot")
-    for snapshot in CrlSnapshot.objects.all():
+    for snapshot in CrlSnapshot.objects.using(schema_editor.connection.alias).all():
         snapshot.revoked_serials = sorted(snapshot.revoked_serials_rows.values_list("serial", flat=True))
         snapshot.save(update_fields=["revoked_serials"])
 

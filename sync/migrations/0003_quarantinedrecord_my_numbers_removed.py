@@ -9,10 +9,11 @@ def redact_stored_records(apps: Any, schema_editor: Any) -> None:
     from sync.redaction import my_numbers_redact
 
     QuarantinedRecord = apps.get_model("sync", "QuarantinedRecord")
-    for row in QuarantinedRecord.objects.exclude(record=None).only("pk", "record").iterator():
+    records = QuarantinedRecord.objects.using(schema_editor.connection.alias)
+    for row in records.exclude(record=None).only("pk", "record").iterator():
         clean, removed = my_numbers_redact(row.record)
         if removed:
-            QuarantinedRecord.objects.filter(pk=row.pk).update(record=clean, my_numbers_removed=removed)
+            records.filter(pk=row.pk).update(record=clean, my_numbers_removed=removed)
 
 
 class Migration(migrations.Migration):

@@ -12,12 +12,13 @@ def redact_stored_records(apps: Any, schema_editor: Any) -> None:
 
     QuarantinedRecord = apps.get_model("sync", "QuarantinedRecord")
     fields = ("pk", "entity", "key", "reason", "record", "my_numbers_removed")
-    for row in QuarantinedRecord.objects.only(*fields).iterator():
+    records = QuarantinedRecord.objects.using(schema_editor.connection.alias)
+    for row in records.only(*fields).iterator():
         record, in_record = my_numbers_redact(row.record) if row.record is not None else (None, 0)
         key, in_key = my_numbers_redact_text(row.key)
         reason, in_reason = my_numbers_redact_text(row.reason)
         if in_record or in_key or in_reason:
-            QuarantinedRecord.objects.filter(pk=row.pk).update(
+            records.filter(pk=row.pk).update(
                 record=record,
                 key=key,
                 reason=reason,

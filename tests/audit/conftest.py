@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
-from django.db import connection
+from django.db import connections
+from django.db.backends.utils import CursorWrapper
 from django.test import Client
 from django.urls import reverse
 
@@ -49,22 +50,34 @@ def record_events(django_capture_on_commit_callbacks) -> Callable[..., list[Audi
     return record
 
 
+# Tests that edit the log behind the application's back: the edit is the owner's, on the owner's
+# connection, so the rows it edits must be committed (a transactional test) for both to see them.
+AS_OWNER = pytest.mark.django_db(transaction=True, databases=["default", "owner"])
+
+
 @contextmanager
-def triggers_disabled(*tables: str) -> Iterator[None]:
-    """Edit the log behind the application's back, as a DBA could (PostgreSQL only)."""
-    assert connection.vendor == "postgresql", "these tests exercise PostgreSQL triggers: set DATABASE_URL"
-    with connection.cursor() as cursor:
-        # Deferred foreign-key checks still pending in the test's transaction block ALTER TABLE.
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+def triggers_disabled(*tables: str) -> Iterator[CursorWrapper]:
+    """Edit the log behind the application's back, as the database's owner (a DBA) could: a cursor
+    on the owner's connection, in autocommit, with the triggers of ``tables`` off meanwhile. The
+    application's own role cannot do this (tests/audit/test_database_roles.py)."""
+    owner = connections["owner"]
+    assert owner.vendor == "postgresql", "these tests exercise PostgreSQL triggers: set DATABASE_URL"
+    with owner.cursor() as cursor:
+        # A test still holding a lock on the table in an open transaction fails instead of hanging.
+        cursor.execute("SET lock_timeout = '10s'")
         for table in tables:
             cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
+        try:
+            yield cursor
+        finally:
             for table in tables:
                 cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
-            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
+def owner_sql(statement: str, params: tuple[Any, ...] = ()) -> None:
+    """One statement on the owner's connection (inside ``triggers_disabled`` for the log)."""
+    with connections["owner"].cursor() as cursor:
+        cursor.execute(statement, params)
 
 
 @pytest.fixture

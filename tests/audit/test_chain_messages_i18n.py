@@ -14,13 +14,12 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 from django.utils import translation
 
 from audit.chain import EVENT_FIELDS, GENESIS_HASH, ChainBreak, ChainBroken, check_links
 from audit.checkpoints import checkpoint_create, checkpoint_public_key, key_id_for
 from audit.verification import chain_verify
-from tests.audit.conftest import triggers_disabled
+from tests.audit.conftest import AS_OWNER, owner_sql, triggers_disabled
 
 # Kana, kanji, CJK punctuation and full-width forms.
 JAPANESE = re.compile(r"[\u3000-\u30ff\u4e00-\u9fff\uff00-\uffef]")
@@ -105,20 +104,15 @@ def test_link_problems_in_both_languages(chunk, expected_seq, code, japanese, en
     assert en.message == english
 
 
-def sql(statement: str, params: tuple[Any, ...] = ()) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-
-
 def verified() -> ChainBreak | None:
     return chain_verify().first_break
 
 
-@pytest.mark.django_db
+@AS_OWNER
 def test_missing_resident_index_row_in_both_languages(record_events):
     events = record_events(2, resident_ids=(11,))
     with triggers_disabled("audit_auditeventresident"):
-        sql("DELETE FROM audit_auditeventresident WHERE event_id = %s", (events[1].pk,))
+        owner_sql("DELETE FROM audit_auditeventresident WHERE event_id = %s", (events[1].pk,))
 
     ja, en = in_both_languages(verified)
 
@@ -130,12 +124,12 @@ def test_missing_resident_index_row_in_both_languages(record_events):
     )
 
 
-@pytest.mark.django_db
+@AS_OWNER
 def test_unchained_event_in_both_languages(record_events):
     events = record_events(3)
     with triggers_disabled("audit_auditchainlink", "audit_auditchainhead"):
-        sql("DELETE FROM audit_auditchainlink WHERE seq = 3")
-        sql(
+        owner_sql("DELETE FROM audit_auditchainlink WHERE seq = 3")
+        owner_sql(
             "UPDATE audit_auditchainhead SET seq = 2,"
             " hash = (SELECT hash FROM audit_auditchainlink WHERE seq = 2)"
         )
@@ -148,23 +142,23 @@ def test_unchained_event_in_both_languages(record_events):
     )
 
 
-@pytest.mark.django_db
+@AS_OWNER
 def test_head_problems_in_both_languages(record_events):
     record_events(3)
     with triggers_disabled("audit_auditchainhead"):
-        sql("UPDATE audit_auditchainhead SET hash = %s", ("cd" * 32,))
+        owner_sql("UPDATE audit_auditchainhead SET hash = %s", ("cd" * 32,))
     ja, en = in_both_languages(verified)
     assert ja.message == "チェーン先頭が連番 3 と一致しません"
     assert en.message == "The chain head does not match sequence number 3"
 
     with triggers_disabled("audit_auditchainhead"):
-        sql("UPDATE audit_auditchainhead SET seq = 5")
+        owner_sql("UPDATE audit_auditchainhead SET seq = 5")
     ja, en = in_both_languages(verified)
     assert ja.message == "連番 4 以降が失われています(チェーン先頭は連番 5)"
     assert en.message == "Sequence number 4 and later are missing (the chain head is at sequence number 5)"
 
 
-@pytest.mark.django_db
+@AS_OWNER
 def test_checkpoint_problems_in_both_languages(record_events, settings):
     record_events(4)
     checkpoint_create()
@@ -202,7 +196,7 @@ def test_checkpoint_problems_in_both_languages(record_events, settings):
     assert en.message == "Checkpoint (size 4, database): signed with a different key"
 
     with triggers_disabled("audit_auditcheckpoint"):
-        sql("DELETE FROM audit_auditcheckpoint")
+        owner_sql("DELETE FROM audit_auditcheckpoint")
     ja, en = in_both_languages(verified)
     assert ja.message == "チェックポイント(件数 4)のファイルはありますが、データベースにありません"
     assert en.message == (
@@ -210,7 +204,7 @@ def test_checkpoint_problems_in_both_languages(record_events, settings):
     )
 
 
-@pytest.mark.django_db
+@AS_OWNER
 def test_audit_verify_speaks_the_default_language(record_events):
     """Even when the caller left English active (a process that served an English request)."""
     events = record_events(3)
@@ -225,7 +219,7 @@ def test_audit_verify_speaks_the_default_language(record_events):
     ]
 
     with triggers_disabled("audit_auditevent"):
-        sql("UPDATE audit_auditevent SET reason = 'x' WHERE id = %s", (events[1].pk,))
+        owner_sql("UPDATE audit_auditevent SET reason = 'x' WHERE id = %s", (events[1].pk,))
     with translation.override("en"), pytest.raises(CommandError) as failed:
         call_command("audit_verify", stdout=StringIO(), stderr=StringIO())
     assert str(failed.value) == (

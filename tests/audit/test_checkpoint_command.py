@@ -7,10 +7,9 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 
 from audit.models import AuditCheckpoint
-from tests.audit.conftest import triggers_disabled
+from tests.audit.conftest import AS_OWNER, triggers_disabled
 
 pytestmark = pytest.mark.django_db
 
@@ -31,11 +30,12 @@ def test_signs_a_checkpoint_of_the_whole_chain_and_then_nothing_until_it_grows(r
     assert "tree size 7" in _run()
 
 
+@AS_OWNER
 def test_refuses_to_sign_over_an_altered_event(record_events):
     record_events(3)
     _run()
     record_events(2)
-    with triggers_disabled("audit_auditevent"), connection.cursor() as cursor:
+    with triggers_disabled("audit_auditevent") as cursor:
         cursor.execute(
             "UPDATE audit_auditevent SET action = 'x'"
             " WHERE id = (SELECT event_id FROM audit_auditchainlink WHERE seq = 5)"
@@ -45,6 +45,7 @@ def test_refuses_to_sign_over_an_altered_event(record_events):
     assert AuditCheckpoint.objects.count() == 1
 
 
+@AS_OWNER
 def test_the_signer_will_not_extend_a_checkpoint_it_did_not_sign(record_events):
     """A checkpoint row planted by whoever can insert (the application can): the real key must not
     sign on top of it."""
@@ -53,7 +54,7 @@ def test_the_signer_will_not_extend_a_checkpoint_it_did_not_sign(record_events):
     record_events(4)
     planted = checkpoint_create()
     assert planted is not None
-    with triggers_disabled("audit_auditcheckpoint"), connection.cursor() as cursor:
+    with triggers_disabled("audit_auditcheckpoint") as cursor:
         cursor.execute("UPDATE audit_auditcheckpoint SET signature = %s", ["A" * 88])
     record_events(2)
     with pytest.raises(CommandError, match="not signed by a trusted key"):
@@ -61,10 +62,11 @@ def test_the_signer_will_not_extend_a_checkpoint_it_did_not_sign(record_events):
     assert AuditCheckpoint.objects.count() == 1
 
 
+@AS_OWNER
 def test_the_signer_will_not_extend_a_planted_frontier(record_events):
     record_events(4)
     _run()
-    with triggers_disabled("audit_auditcheckpoint"), connection.cursor() as cursor:
+    with triggers_disabled("audit_auditcheckpoint") as cursor:
         cursor.execute("UPDATE audit_auditcheckpoint SET frontier = %s::jsonb", [f'[[4, "{"00" * 32}"]]'])
     record_events(2)
     with pytest.raises(CommandError, match="does not match its frontier"):

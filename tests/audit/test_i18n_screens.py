@@ -11,7 +11,6 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -19,7 +18,7 @@ from django.utils import timezone
 from audit.checkpoints import checkpoint_create
 from audit.models import AuditChainLink, AuditEvent, AuditPending
 from audit.services import Actor, audit_record
-from tests.audit.conftest import triggers_disabled
+from tests.audit.conftest import AS_OWNER, triggers_disabled
 from tests.certificates.factories import ResidentFactory
 
 pytestmark = pytest.mark.django_db
@@ -229,9 +228,10 @@ def test_empty_chain_in_english(auditor_client):
     assert japanese_left(page) == []
 
 
+@AS_OWNER
 def test_a_broken_chain_is_reported_in_english(auditor_client, events, verify_now):
     refused = events["refused"]
-    with triggers_disabled("audit_auditevent"), connection.cursor() as cursor:
+    with triggers_disabled("audit_auditevent") as cursor:
         cursor.execute("UPDATE audit_auditevent SET reason = '' WHERE id = %s", [refused.pk])
 
     response = verify_now(auditor_client, HTTP_ACCEPT_LANGUAGE="en")
@@ -325,10 +325,11 @@ def test_the_switch_in_the_header_sets_the_cookie_and_returns_to_the_page(audito
     assert '<html lang="ja">' in page and "該当した住民" in page
 
 
+@AS_OWNER
 def test_the_problem_found_follows_the_language(auditor_client, events, verify_now):
     issued = events["issued"]
     seq = AuditChainLink.objects.get(event=issued).seq
-    with triggers_disabled("audit_auditeventresident"), connection.cursor() as cursor:
+    with triggers_disabled("audit_auditeventresident") as cursor:
         cursor.execute("DELETE FROM audit_auditeventresident WHERE event_id = %s", [issued.pk])
 
     en = verify_now(auditor_client, HTTP_ACCEPT_LANGUAGE="en").content.decode()

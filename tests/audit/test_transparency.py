@@ -17,7 +17,7 @@ from audit.checkpoints import checkpoint_as_dict, checkpoint_create
 from audit.merkle import consistency_proof_verify, merkle_root
 from audit.models import AuditChainLink, AuditCheckpoint, AuditMerkleNode
 from audit.verification import chain_verify
-from tests.audit.conftest import triggers_disabled
+from tests.audit.conftest import AS_OWNER, triggers_disabled
 
 AUDIT_TABLES = (
     "audit_auditeventresident",
@@ -109,11 +109,11 @@ def test_bad_requests_are_refused_clearly(client, record_events):
     assert client.post("/audit/transparency/checkpoint").status_code == 405
 
 
-@pytest.mark.django_db
+@AS_OWNER
 def test_subtrees_of_a_log_checkpointed_before_they_were_stored_are_filled_in(client, record_events):
     record_events(33)
     first = checkpoint_create()
-    with triggers_disabled("audit_auditmerklenode"), connection.cursor() as cursor:
+    with triggers_disabled("audit_auditmerklenode") as cursor:
         cursor.execute("DELETE FROM audit_auditmerklenode")
     record_events(20)
     second = checkpoint_create()
@@ -154,7 +154,7 @@ def _witness(state, url, **options) -> tuple[int, str]:
 
 def _wipe_the_log() -> None:
     """What someone holding the database owner's rights can do: empty every audit table."""
-    with triggers_disabled(*AUDIT_TABLES), connection.cursor() as cursor:
+    with triggers_disabled(*AUDIT_TABLES) as cursor:
         for table in AUDIT_TABLES[:-1]:
             cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
         cursor.execute("UPDATE audit_auditchainhead SET seq = 0, hash = %s", [GENESIS_HASH])
@@ -162,7 +162,7 @@ def _wipe_the_log() -> None:
 
 def _remove_newest(keep: int) -> None:
     """Remove every event after ``keep`` and every trace of it, as an owner with the key would."""
-    with triggers_disabled(*AUDIT_TABLES), connection.cursor() as cursor:
+    with triggers_disabled(*AUDIT_TABLES) as cursor:
         cursor.execute(
             "CREATE TEMP TABLE gone AS SELECT event_id FROM audit_auditchainlink WHERE seq > %s", [keep]
         )
@@ -179,7 +179,7 @@ def _remove_newest(keep: int) -> None:
         cursor.execute("DROP TABLE gone")
 
 
-@pytest.mark.django_db(transaction=True)
+@AS_OWNER
 def test_witness_follows_an_honest_log_and_catches_a_removed_tail(
     live_server, record_events, tmp_path, settings
 ):
@@ -209,7 +209,7 @@ def test_witness_follows_an_honest_log_and_catches_a_removed_tail(
     assert _witness(state, live_server.url)[0] != 0
 
 
-@pytest.mark.django_db(transaction=True)
+@AS_OWNER
 def test_witness_catches_a_rewritten_history_that_grew(live_server, record_events, tmp_path):
     state = tmp_path / "witness"
     record_events(20)
@@ -241,7 +241,7 @@ def test_witness_refuses_a_checkpoint_signed_by_a_key_it_does_not_trust(live_ser
     assert AuditCheckpoint.objects.count() == 1
 
 
-@pytest.mark.django_db
+@AS_OWNER
 def test_audit_verify_checks_each_checkpoint_against_the_one_before_with_proofs(record_events):
     record_events(20)
     checkpoint_create()
@@ -250,7 +250,7 @@ def test_audit_verify_checks_each_checkpoint_against_the_one_before_with_proofs(
     assert chain_verify().first_break is None
     # A stored subtree hash altered (what witnesses' proofs are built from): the proof between
     # the two checkpoints no longer holds, and audit_verify names the sizes.
-    with triggers_disabled("audit_auditmerklenode"), connection.cursor() as cursor:
+    with triggers_disabled("audit_auditmerklenode") as cursor:
         cursor.execute(
             "UPDATE audit_auditmerklenode SET hash = %s WHERE level = 4 AND index = 0", ["ab" * 32]
         )

@@ -3,12 +3,11 @@ import json
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 
 from audit.checkpoints import checkpoint_create
 from audit.models import AuditCheckpoint
 from audit.verification import chain_verify
-from tests.audit.conftest import triggers_disabled
+from tests.audit.conftest import AS_OWNER, owner_sql, triggers_disabled
 
 pytestmark = pytest.mark.django_db
 
@@ -33,13 +32,8 @@ def run_verify() -> tuple[int, str]:
     return 0, out.getvalue()
 
 
-def sql(statement: str, params: tuple = ()) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(statement, params)
-
-
 def reset_head(seq: int) -> None:
-    sql(
+    owner_sql(
         "UPDATE audit_auditchainhead SET seq = %s,"
         " hash = (SELECT hash FROM audit_auditchainlink WHERE seq = %s)",
         (seq, seq),
@@ -61,11 +55,12 @@ def test_intact_log_verifies_with_exit_zero(record_events):
     assert report.ok and report.checkpoints_checked == 2 and report.events_checked == 9
 
 
+@AS_OWNER
 def test_event_edited_behind_the_applications_back_is_found(record_events):
     events = record_events(5)
     checkpoint_create()
     with triggers_disabled("audit_auditevent"):
-        sql("UPDATE audit_auditevent SET actor_label = 'someone else' WHERE id = %s", (events[2].pk,))
+        owner_sql("UPDATE audit_auditevent SET actor_label = 'someone else' WHERE id = %s", (events[2].pk,))
 
     status, output = run_verify()
 
@@ -74,24 +69,27 @@ def test_event_edited_behind_the_applications_back_is_found(record_events):
     assert f"イベントID {events[2].pk}" in output
 
 
+@AS_OWNER
 def test_payload_edit_is_found_even_before_any_checkpoint(record_events):
     events = record_events(3)
     with triggers_disabled("audit_auditevent"):
-        sql("UPDATE audit_auditevent SET payload = '{\"n\": 99}' WHERE id = %s", (events[1].pk,))
+        owner_sql("UPDATE audit_auditevent SET payload = '{\"n\": 99}' WHERE id = %s", (events[1].pk,))
     report = chain_verify()
     assert report.first_break is not None
     assert (report.first_break.code, report.first_break.seq) == ("event_altered", 2)
 
 
+@AS_OWNER
 def test_removed_resident_index_row_is_found(record_events):
     events = record_events(3, resident_ids=(11,))
     with triggers_disabled("audit_auditeventresident"):
-        sql("DELETE FROM audit_auditeventresident WHERE event_id = %s", (events[0].pk,))
+        owner_sql("DELETE FROM audit_auditeventresident WHERE event_id = %s", (events[0].pk,))
     report = chain_verify()
     assert report.first_break is not None
     assert (report.first_break.code, report.first_break.seq) == ("subjects_altered", 1)
 
 
+@AS_OWNER
 def test_rewritten_chain_without_the_key_fails_at_the_checkpoint(record_events):
     """A DBA recomputes every hash after an edit: the chain holds, the signed root does not."""
     events = record_events(3)
@@ -100,17 +98,17 @@ def test_rewritten_chain_without_the_key_fails_at_the_checkpoint(record_events):
     from audit.models import AuditEvent
 
     with triggers_disabled("audit_auditevent", "audit_auditchainlink", "audit_auditchainhead"):
-        sql("UPDATE audit_auditevent SET reason = 'forged' WHERE id = %s", (events[0].pk,))
+        owner_sql("UPDATE audit_auditevent SET reason = 'forged' WHERE id = %s", (events[0].pk,))
         prev = GENESIS_HASH
         for seq, event in enumerate(events, start=1):
             row = AuditEvent.objects.filter(pk=event.pk).values_list(*EVENT_FIELDS).get()
             current = link_hash(prev_hash=prev, canonical=event_canonical_bytes(seq=seq, row=row))
-            sql(
+            owner_sql(
                 "UPDATE audit_auditchainlink SET prev_hash = %s, hash = %s WHERE seq = %s",
                 (prev, current, seq),
             )
             prev = current
-        sql("UPDATE audit_auditchainhead SET hash = %s", (prev,))
+        owner_sql("UPDATE audit_auditchainhead SET hash = %s", (prev,))
 
     report = chain_verify()
     assert report.first_break is not None
@@ -118,17 +116,18 @@ def test_rewritten_chain_without_the_key_fails_at_the_checkpoint(record_events):
     assert report.first_break.seq == 3
 
 
+@AS_OWNER
 def test_removed_tail_is_found(record_events):
     record_events(6)
     checkpoint_create()
     with triggers_disabled(*EVENT_TABLES):
-        sql(
+        owner_sql(
             "DELETE FROM audit_auditeventresident WHERE event_id IN "
             "(SELECT event_id FROM audit_auditchainlink WHERE seq > 4)"
         )
-        sql("CREATE TEMP TABLE gone AS SELECT event_id FROM audit_auditchainlink WHERE seq > 4")
-        sql("DELETE FROM audit_auditchainlink WHERE seq > 4")
-        sql("DELETE FROM audit_auditevent WHERE id IN (SELECT event_id FROM gone)")
+        owner_sql("CREATE TEMP TABLE gone AS SELECT event_id FROM audit_auditchainlink WHERE seq > 4")
+        owner_sql("DELETE FROM audit_auditchainlink WHERE seq > 4")
+        owner_sql("DELETE FROM audit_auditevent WHERE id IN (SELECT event_id FROM gone)")
         reset_head(4)
 
     status, output = run_verify()
@@ -137,29 +136,31 @@ def test_removed_tail_is_found(record_events):
     assert "tail_removed" in output and "seq=5" in output
 
 
+@AS_OWNER
 def test_removed_tail_with_its_database_checkpoint_is_found_by_the_file(record_events):
     record_events(6)
     checkpoint_create()
     with triggers_disabled(*EVENT_TABLES):
-        sql("DELETE FROM audit_auditcheckpoint")
-        sql(
+        owner_sql("DELETE FROM audit_auditcheckpoint")
+        owner_sql(
             "DELETE FROM audit_auditeventresident WHERE event_id IN "
             "(SELECT event_id FROM audit_auditchainlink WHERE seq > 2)"
         )
-        sql("CREATE TEMP TABLE gone AS SELECT event_id FROM audit_auditchainlink WHERE seq > 2")
-        sql("DELETE FROM audit_auditchainlink WHERE seq > 2")
-        sql("DELETE FROM audit_auditevent WHERE id IN (SELECT event_id FROM gone)")
+        owner_sql("CREATE TEMP TABLE gone AS SELECT event_id FROM audit_auditchainlink WHERE seq > 2")
+        owner_sql("DELETE FROM audit_auditchainlink WHERE seq > 2")
+        owner_sql("DELETE FROM audit_auditevent WHERE id IN (SELECT event_id FROM gone)")
         reset_head(2)
     report = chain_verify()
     assert report.first_break is not None
     assert (report.first_break.code, report.first_break.seq) == ("tail_removed", 3)
 
 
+@AS_OWNER
 def test_file_checkpoint_missing_from_the_database_is_found(record_events):
     record_events(4)
     checkpoint_create()
     with triggers_disabled("audit_auditcheckpoint"):
-        sql("DELETE FROM audit_auditcheckpoint")
+        owner_sql("DELETE FROM audit_auditcheckpoint")
     report = chain_verify()
     assert report.first_break is not None
     assert report.first_break.code == "checkpoint_missing_from_db"
@@ -187,10 +188,11 @@ def test_checkpoint_signed_with_another_key_is_refused(record_events, settings):
     assert report.first_break.code == "checkpoint_unknown_key"
 
 
+@AS_OWNER
 def test_event_neither_chained_nor_pending_is_found(record_events):
     events = record_events(3)
     with triggers_disabled(*EVENT_TABLES):
-        sql("DELETE FROM audit_auditchainlink WHERE seq = 3")
+        owner_sql("DELETE FROM audit_auditchainlink WHERE seq = 3")
         reset_head(2)
     report = chain_verify()
     assert report.first_break is not None

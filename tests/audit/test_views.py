@@ -11,7 +11,7 @@ from django.utils import timezone
 from audit.checkpoints import checkpoint_create
 from audit.models import AuditChainLink, AuditCheckpoint, AuditEvent
 from audit.services import Actor, audit_record
-from tests.audit.conftest import triggers_disabled
+from tests.audit.conftest import AS_OWNER, triggers_disabled
 from tests.certificates.factories import ResidentFactory
 
 pytestmark = pytest.mark.django_db
@@ -222,14 +222,12 @@ def test_chain_status_and_verify_now_change_nothing_but_their_own_event(
     assert list(AuditCheckpoint.objects.values_list("tree_size", "root_hash")) == checkpoints_before
 
 
+@AS_OWNER
 def test_verify_now_reports_the_first_break(client, auditor, residents, verify_now):
     event = AuditEvent.objects.get(action="kiosk.issuance_refused")
     seq = AuditChainLink.objects.get(event=event).seq
-    with triggers_disabled("audit_auditevent"):
-        from django.db import connection
-
-        with connection.cursor() as cursor:
-            cursor.execute("UPDATE audit_auditevent SET reason = '' WHERE id = %s", [event.pk])
+    with triggers_disabled("audit_auditevent") as cursor:
+        cursor.execute("UPDATE audit_auditevent SET reason = '' WHERE id = %s", [event.pk])
     client.force_login(auditor)
 
     html = verify_now(client).content.decode()

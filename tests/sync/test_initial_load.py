@@ -6,8 +6,12 @@ a refused row) when PostgreSQL refuses a row mid-stream."""
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.db import connection
@@ -16,7 +20,7 @@ from residents.models import CardLink, Household, Resident, SealRegistration, Ta
 from sync import bulk, services
 from sync.models import QuarantinedRecord
 from sync.services import sync_run
-from sync.validation import Clean, validate_tax_payment
+from sync.validation import ENTITY_ORDER, Clean, validate_tax_payment
 from tests.sync import feedutil as fu
 
 pytestmark = pytest.mark.django_db
@@ -141,3 +145,61 @@ def test_a_row_refused_mid_stream_falls_back_to_the_chunked_path_and_is_quaranti
     assert TaxPayment.objects.count() == len(CODES) - 1
     assert Resident.objects.count() == len(CODES) and CardLink.objects.count() == len(CODES)
     assert _foreign_keys() == before
+
+
+def _city_in_entity_order() -> list[dict[str, Any]]:
+    """Each entity's lines together, parents first: the order the streamed initial load needs."""
+    return sorted(_city(), key=lambda line: ENTITY_ORDER.index(line["entity"]))
+
+
+def _foreign_key_oids() -> set[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT oid FROM pg_constraint WHERE contype = 'f' AND conrelid = ANY(%s::regclass[])",
+            [[model._meta.db_table for model in MIRROR]],
+        )
+        return {oid for (oid,) in cursor.fetchall()}
+
+
+def test_as_the_application_role_the_initial_load_keeps_the_foreign_keys(settings):
+    """The application's role owns no table (SPEC §6), so it may not drop a constraint: its
+    initial load keeps the deferred per-row checks and leaves the constraints untouched."""
+    before = _foreign_key_oids()
+    assert not bulk.tables_owned(MIRROR)
+    fu.write_batch(Path(settings.SYNC_INBOX_DIR), 1, _city_in_entity_order(), kind="full")
+
+    assert sync_run().applied[0].records_quarantined == 0
+
+    assert Resident.objects.count() == len(CODES)
+    assert _foreign_key_oids() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_as_the_owner_the_initial_load_checks_the_foreign_keys_once(settings, tmp_path):
+    """What an operator runs once to fill the mirror fast: ``sync_run`` with the owner's URL."""
+    before, definitions = _foreign_key_oids(), _foreign_keys()
+    fu.write_batch(Path(settings.SYNC_INBOX_DIR), 1, _city_in_entity_order(), kind="full")
+    owner = urlsplit(os.environ["DATABASE_OWNER_URL"])._replace(path="/" + connection.settings_dict["NAME"])
+    env = {
+        **{key: value for key, value in os.environ.items() if key != "DATABASE_OWNER_URL"},
+        "DATABASE_URL": urlunsplit(owner),
+        "SYNC_INBOX_DIR": str(settings.SYNC_INBOX_DIR),
+        "KONBINI_VAR_DIR": str(tmp_path / "var"),
+        "SAGA_ENV": "development",
+    }
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "sync_run"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert Resident.objects.count() == len(CODES)
+    # Dropped and added back: new constraints, with the very same definitions.
+    assert _foreign_key_oids().isdisjoint(before)
+    assert _foreign_keys() == definitions
