@@ -24,7 +24,7 @@ from django.http import HttpRequest, HttpResponse
 
 from audit.models import AuditEvent
 from audit.request_scope import request_scope
-from audit.services import Actor
+from audit.services import Actor, audit_record
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -92,23 +92,29 @@ def request_id_of(request: HttpRequest | Any) -> str:
 
 
 @dataclass(frozen=True)
-class StaffRequestContext:
-    """The actor, the client address and the request id of a signed-in clerk's or auditor's request,
-    to pass to a service that records an audit event."""
+class RequestContext:
+    """Who acts, from which address, under which request id: what every audited act of a request
+    records (SPEC §6), read once from the request, passed explicitly to the services."""
 
     actor: Actor
     source: str
     request_id: str
 
+    def audit(self, action: str, **event: Any) -> AuditEvent:
+        """Record ``action`` as this request's act (``event``: outcome, reason, residents, payload...)."""
+        return audit_record(
+            actor=self.actor, action=action, source=self.source, request_id=self.request_id, **event
+        )
 
-def staff_request_context(
-    request: HttpRequest, *, kind: str = AuditEvent.ActorKind.CLERK
-) -> StaffRequestContext:
-    return StaffRequestContext(
-        actor=Actor.user(request.user, kind=kind),
-        source=client_address(request),
-        request_id=request_id_of(request),
-    )
+
+def request_context(request: HttpRequest | Any, *, actor: Actor) -> RequestContext:
+    """The context of ``request`` (a Django or DRF request) acted on by ``actor``."""
+    return RequestContext(actor=actor, source=client_address(request), request_id=request_id_of(request))
+
+
+def staff_request_context(request: HttpRequest, *, kind: str = AuditEvent.ActorKind.CLERK) -> RequestContext:
+    """The context of a signed-in clerk's (or, with ``kind``, auditor's) request."""
+    return request_context(request, actor=Actor.user(request.user, kind=kind))
 
 
 class RequestContextMiddleware:

@@ -74,7 +74,8 @@ def bench_issuance(*, issuances: int) -> None:
     import certificates.services as certificate_services
     from audit.models import AuditEvent, AuditPending
     from audit.services import Actor
-    from certificates.services import IssueRequest, certificate_issue
+    from certificates.options import IssueRequest
+    from certificates.services import certificate_issue
     from tests.certificates.factories import (
         ResidentFactory,
         SealRegistrationFactory,

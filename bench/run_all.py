@@ -140,20 +140,32 @@ def sync_figures(out: str) -> list[Figure]:
 
 def kiosk_figures(figures_json: dict[str, Any], label: str) -> list[Figure]:
     baseline_ms = float(figures_json["in_process_seconds"]) * 1000
+    # The issue call's p95 is judged against the in-process p95 of the same certificate, when given.
+    baseline_p95_ms = (
+        float(figures_json.get("in_process_p95_seconds", figures_json["in_process_seconds"])) * 1000
+    )
     steps = figures_json.get("steps", {})
     issue = steps.get("issue", {}) if isinstance(steps, dict) else {}
-    kiosks, cores = figures_json["kiosks"], figures_json["cores"]
+    kiosks = figures_json["kiosks"]
     out = []
-    for q in ("p50", "p95"):
+    for q, baseline in (("p50", baseline_ms), ("p95", baseline_p95_ms)):
         if q in issue:
             value = float(issue[q]) * 1000
-            target, passed = (
-                ("≤ 1.5×", value / baseline_ms <= 1.5) if q == "p95" and kiosks == cores else ("", None)
-            )
+            target, passed = ("≤ 1.5×", value / baseline <= 1.5) if q == "p95" and kiosks == 2 else ("", None)
             out.append(
-                Figure("kiosk_load", f"issue {q}, {label} (baseline: in-process issue)", value, "ms",
-                       baseline=baseline_ms, target=target, passed=passed)
+                Figure("kiosk_load", f"issue {q}, {label} (baseline: in-process {q})", value, "ms",
+                       baseline=baseline, target=target, passed=passed)
             )  # fmt: skip
+    if figures_json.get("cpu_per_visit_over_in_process") is not None:
+        cpu_ms = (
+            float(figures_json["app_cpu_per_visit"]) + float(figures_json["postgresql_cpu_per_visit"])
+        ) * 1000
+        in_process_cpu_ms = float(figures_json["in_process_cpu_seconds"]) * 1000
+        out.append(
+            Figure("kiosk_load", f"app + PostgreSQL CPU per visit, {label} (baseline: in-process CPU)",
+                   cpu_ms, "ms", baseline=in_process_cpu_ms, target="≤ 2×",
+                   passed=cpu_ms <= 2 * in_process_cpu_ms)
+        )  # fmt: skip
     rate = float(figures_json["issuances_per_second"])
     target_rate = figures_json.get("throughput_target")
     out.append(
@@ -298,7 +310,7 @@ def main() -> int:
         return sync_figures(_run("sync_load", scale, env, 7200))
 
     def kiosk(env: dict[str, str]) -> list[Figure]:
-        runs = [(cores, 30.0), (8, 30.0)] if args.full else [(cores, 20.0)]
+        runs = [(2, 30.0), (8, 30.0)] if args.full else [(2, 20.0)]  # the p95 target is at 2 kiosks
         figures = []
         for kiosks, seconds in runs:
             out = work / f"kiosk-{kiosks}.json"

@@ -1,38 +1,33 @@
 """Admin for clerks (Japanese by default, English available): issuance records (search, filters,
-void), stops, fees, reports.
+void), stops, fees. The store-chain filters and the reports are added above, by oversight/admin.py.
 
 Every act goes through the services, so it is audited in the same transaction (SPEC §6): an
 issuance is voided with ``issuance_void`` (only with the void permission, always with a reason), a
 stop is set and lifted with ``issuance_stop_create`` / ``issuance_stop_lift``. Records are never
-edited through a form. The reports (counts, fees, the chains' settlement CSV) hang off the issuance
-records' admin as custom views, gated by the permission to view issuance records.
+edited through a form.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
-from typing import Any
+from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.formats import date_format
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from audit.admin_mixins import AuditedResidentDataAdminMixin
 from audit.request_context import staff_request_context
 from audit.services import Actor
-from certificates import reports
 from certificates.eligibility import japan_today
+from certificates.lifecycle import issuance_void
 from certificates.models import Fee, IssuanceRecord, IssuanceStop, IssuedCertificateNumber
 from certificates.services import (
     fee_delete,
@@ -40,11 +35,10 @@ from certificates.services import (
     fee_save,
     issuance_stop_create,
     issuance_stop_lift,
-    issuance_void,
 )
-from kiosk_api.models import KioskIssuance, Terminal
+from residents.admin_mixins import AuditedResidentDataAdminMixin
 from residents.models import Resident
-from saga_konbini.roles import VOID_PERMISSION
+from staff.roles import VOID_PERMISSION
 
 
 class IssuedNumberInline(admin.TabularInline):
@@ -57,39 +51,6 @@ class IssuedNumberInline(admin.TabularInline):
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-
-class ChainFilter(admin.SimpleListFilter):
-    """The store chain, through the kiosk issuance that made the record (kiosk_api owns that link)."""
-
-    title = _("チェーン")
-    parameter_name = "chain"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(str(value), str(label)) for value, label in Terminal.Chain.choices]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        if not self.value():
-            return queryset
-        linked = KioskIssuance.objects.filter(terminal__chain=self.value(), issuance_record_id__isnull=False)
-        return queryset.filter(pk__in=linked.values("issuance_record_id"))
-
-
-class TerminalFilter(admin.SimpleListFilter):
-    title = _("端末")
-    parameter_name = "terminal"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(str(t.pk), str(t)) for t in Terminal.objects.order_by("chain", "store_code", "name")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        value = self.value()
-        if not value:
-            return queryset
-        if not value.isdigit():
-            return queryset.none()
-        linked = KioskIssuance.objects.filter(terminal_id=int(value), issuance_record_id__isnull=False)
-        return queryset.filter(pk__in=linked.values("issuance_record_id"))
 
 
 class VoidReasonForm(forms.Form):
@@ -123,21 +84,6 @@ class FeeForm(forms.ModelForm):
         return value
 
 
-class ReportForm(forms.Form):
-    month = forms.CharField(label=_("対象月(YYYY-MM)"), required=False, max_length=10)
-    year = forms.IntegerField(label=_("対象年"), required=False, min_value=2000, max_value=2100)
-
-    def clean_month(self) -> date | None:
-        raw = str(self.cleaned_data.get("month") or "").strip()
-        if not raw:
-            return None
-        try:
-            year, month = (int(part) for part in raw.split("-", 1))
-            return date(year, month, 1)
-        except ValueError:
-            raise forms.ValidationError(gettext("対象月は 2026-11 の形で入力してください。")) from None
-
-
 @admin.register(IssuanceRecord)
 class IssuanceRecordAdmin(AuditedResidentDataAdminMixin, admin.ModelAdmin):
     list_display = (
@@ -150,14 +96,13 @@ class IssuanceRecordAdmin(AuditedResidentDataAdminMixin, admin.ModelAdmin):
         "terminal_label",
         "issued_at",
     )
-    list_filter = ("status", "cert_type", ChainFilter, TerminalFilter, "issued_at")
+    list_filter: ClassVar[tuple[Any, ...]] = ("status", "cert_type", "issued_at")
     search_fields = ("=numbers__number", "=holder_resident_code")
     search_help_text = _("交付番号または住民番号(完全一致)で検索します。")
     date_hierarchy = "issued_at"
     inlines = (IssuedNumberInline,)
     actions = ("void_selected",)
     show_full_result_count = False  # the table grows without bound: no COUNT(*) per page
-    change_list_template = "admin/reports/issuancerecord_change_list.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[IssuanceRecord]:
         return super().get_queryset(request).prefetch_related("numbers")
@@ -197,7 +142,7 @@ class IssuanceRecordAdmin(AuditedResidentDataAdminMixin, admin.ModelAdmin):
         return False
 
     def has_void_permission(self, request: HttpRequest) -> bool:
-        """係長 and the system administrator (saga_konbini/roles.py)."""
+        """係長 and the system administrator (staff/roles.py)."""
         return bool(request.user.has_perm(VOID_PERMISSION))
 
     @admin.action(description=_("選択した交付を取り消す(理由を入力)"), permissions=["void"])
@@ -235,71 +180,6 @@ class IssuanceRecordAdmin(AuditedResidentDataAdminMixin, admin.ModelAdmin):
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/reports/void_confirm.html", context)
-
-    # --- reports ---------------------------------------------------------------------------------
-
-    def get_urls(self) -> list[URLPattern]:
-        view = self.admin_site.admin_view
-        return [
-            path("reports/", view(self.reports_view), name="certificates_issuance_reports"),
-            path(
-                "reports/settlement.csv", view(self.settlement_view), name="certificates_issuance_settlement"
-            ),
-            *super().get_urls(),
-        ]
-
-    def _require_reports(self, request: HttpRequest) -> None:
-        if not self.has_view_permission(request):
-            raise PermissionDenied(gettext("帳票を表示する権限がありません。"))
-
-    def reports_view(self, request: HttpRequest) -> HttpResponse:
-        self._require_reports(request)
-        form = ReportForm(request.GET or None)
-        today = japan_today(timezone.now())
-        month = today.replace(day=1)
-        year = today.year
-        if form.is_valid():
-            month = form.cleaned_data["month"] or month
-            year = form.cleaned_data["year"] or month.year
-        daily = reports.issuance_report_daily(month=month)
-        monthly = reports.issuance_report_monthly(year=year)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": gettext("交付件数・手数料の集計"),
-            "opts": self.model._meta,
-            "form": form,
-            "month": month,
-            "year": year,
-            "sections": [
-                (
-                    gettext("%(month)s(日別)") % {"month": date_format(month, "YEAR_MONTH_FORMAT")},
-                    daily,
-                    "day",
-                ),
-                (gettext("%(year)s年(月別)") % {"year": year}, monthly, "month"),
-            ],
-            "chains": [(str(v), str(label)) for v, label in Terminal.Chain.choices],
-            "settlement_url": reverse("admin:certificates_issuance_settlement"),
-        }
-        return TemplateResponse(request, "admin/reports/issuance_reports.html", context)
-
-    def settlement_view(self, request: HttpRequest) -> HttpResponse:
-        self._require_reports(request)
-        form = ReportForm(request.GET)
-        if not form.is_valid() or form.cleaned_data["month"] is None:
-            messages.error(request, gettext("対象月(YYYY-MM)を指定してください。"))
-            return HttpResponseRedirect(reverse("admin:certificates_issuance_reports"))
-        month: date = form.cleaned_data["month"]
-        chain = request.GET.get("chain") or None
-        if chain is not None and chain not in Terminal.Chain.values:
-            messages.error(request, gettext("チェーンの指定が正しくありません。"))
-            return HttpResponseRedirect(reverse("admin:certificates_issuance_reports"))
-        body = reports.settlement_csv(month=month, chain=chain)
-        # A BOM so that spreadsheet software in Japan opens the UTF-8 file without mojibake.
-        response = HttpResponse("\ufeff" + body, content_type="text/csv; charset=utf-8")
-        name = f"settlement-{month:%Y-%m}{'-' + chain if chain else ''}.csv"
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
 
 
 @admin.register(IssuanceStop)

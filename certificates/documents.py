@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
+from certificates.options import JUMINHYO_SCOPES
 from certificates.wareki import wareki_date, wareki_year_label
 
 if TYPE_CHECKING:
     from residents.models import Household, Resident, SealRegistration, TaxAssessment, TaxPayment
 
-CERT_TYPES = ("juminhyo", "inkan", "shotoku_kazei", "nozei")
-JUMINHYO_SCOPES = ("all", "selected")
 
 _SEX_PRINTED = {"male": "男", "female": "女"}
 

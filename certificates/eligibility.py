@@ -24,11 +24,11 @@ from django.conf import settings
 from certificates.errors import NO_TAX_RECORD, NOT_AVAILABLE_AT_KIOSK, SEAL_NOT_REGISTERED
 from certificates.glyphs import characters_missing_from_font
 from certificates.models import CertType, Fee, IssuanceStop
+from certificates.options import MAX_COPIES
+from residents.holds import resident_codes_held
 from residents.models import CardLink, Household, Resident, SealRegistration, TaxAssessment, TaxPayment
-from sync.selectors import resident_codes_sync_blocked
 
 JST = ZoneInfo("Asia/Tokyo")
-MAX_COPIES = 10  # SPEC §2: 1-10 copies per request
 MINIMUM_AGE = 15  # SPEC §2: under-15s are sent to the counter
 CERT_TYPE_ORDER: tuple[str, ...] = tuple(CertType.values)  # SPEC §2 order
 
@@ -281,7 +281,7 @@ def holder_eligibility(
     household = current[0].household if current else Household.objects.get(pk=holder.household_id)
     current.sort(key=lambda m: (m.resident_code != household.head_resident_code, m.birth_date, m.pk))
     codes = sorted({holder.resident_code, *(m.resident_code for m in current)})
-    blocked_codes = resident_codes_sync_blocked(resident_codes=codes)
+    blocked_codes = resident_codes_held(resident_codes=codes)
 
     refusal = _holder_refusal(
         holder=holder,

@@ -10,6 +10,7 @@ allocated numbers.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -30,36 +31,15 @@ from certificates.errors import (
     PayloadInvalid,
     SubjectMismatch,
 )
-from certificates.glyphs import UnprintableCharacterError, ensure_printable
+from certificates.glyphs import UnprintableCharacterError
 from certificates.models import CertType, Fee, IssuanceRecord, IssuanceStop, IssuedCertificateNumber
 from certificates.numbers import certificate_numbers_allocate
+from certificates.options import JUMINHYO_SCOPES, IssueRequest
 from certificates.rendering import RenderCopy, read_verification_payloads, render_certificate_pdf
 from certificates.signing import check_code_compute, issuing_key, payload_sign, payload_verify, pdf_sign
 from certificates.signing_keys import IssuingKey
 from residents.models import CardLink, Resident
-from saga_konbini.roles import VOID_PERMISSION, actor_permission_require
-
-JUMINHYO_SCOPES = ("all", "selected")
-
-
-class IssuanceStateError(Exception):
-    """The issuance is not in a state that allows the requested change (e.g. printing a voided one)."""
-
-    def __init__(self, message: str, *, status: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass(frozen=True)
-class IssueRequest:
-    cert_type: str
-    copies: int
-    member_resident_ids: tuple[int, ...] = ()  # juminhyo scope "selected" (the kiosk resolves member_refs)
-    scope: str = "all"
-    show_relationship: bool = False
-    show_honseki: bool = False
-    show_my_number: bool = False
-    fiscal_year: int | None = None
+from staff.roles import actor_permission_require
 
 
 @dataclass(frozen=True)
@@ -104,60 +84,28 @@ def _invalid(reason: str) -> CertificateRefused:
     return CertificateRefused(INVALID_REQUEST, reason)
 
 
-def _is_flag(value: object) -> bool:
-    return isinstance(value, bool)
-
-
 def _plan(request: IssueRequest, eligibility: HolderEligibility) -> _Plan:
-    """Validate the options against the offer (SPEC §2, §3) and decide whom to print."""
-    if request.cert_type not in CertType.values:
-        raise _invalid("unknown_type")
+    """Check the well-formed ``request`` (certificates/options.py) against the holder's offer
+    (SPEC §2, §3) and decide whom to print."""
     offer = eligibility.offer(request.cert_type)
-    if isinstance(request.copies, bool) or not isinstance(request.copies, int):
+    if request.copies > offer.max_copies:
         raise _invalid("invalid_copies")
-    if not 1 <= request.copies <= offer.max_copies:
-        raise _invalid("invalid_copies")
-    if not all(
-        _is_flag(f) for f in (request.show_relationship, request.show_honseki, request.show_my_number)
-    ):
-        raise _invalid("invalid_options")
     if not offer.available:
         assert offer.unavailable_code is not None and offer.reason is not None
         raise CertificateRefused(offer.unavailable_code, offer.reason)
-
     holder = eligibility.holder
     if request.cert_type == CertType.JUMINHYO:
-        if request.fiscal_year is not None or request.scope not in JUMINHYO_SCOPES:
-            raise _invalid("invalid_options")
-        offered = {m.pk: m for m in eligibility.members}
         if request.scope == "all":
-            if request.member_resident_ids:
-                raise _invalid("members_with_scope_all")
             members = eligibility.members
         else:
-            chosen = request.member_resident_ids
-            if not chosen or len(set(chosen)) != len(chosen):
-                raise _invalid("invalid_members")
-            if not set(chosen) <= offered.keys():
+            chosen = set(request.member_resident_ids)
+            if not chosen <= {m.pk for m in eligibility.members}:
                 # Someone outside the printable household (another household, a removed member, a
                 # member under a support measure): never printed, whatever the kiosk sent.
                 raise _invalid("member_not_offered")
-            members = tuple(m for m in eligibility.members if m.pk in set(chosen))
+            members = tuple(m for m in eligibility.members if m.pk in chosen)
         return _Plan(members=members, expected_persons=tuple(_expected(m, with_birth=True) for m in members))
-
-    # The other types take no juminhyo options.
-    if (
-        request.scope != "all"
-        or request.member_resident_ids
-        or request.show_relationship
-        or request.show_honseki
-        or request.show_my_number
-    ):
-        raise _invalid("options_not_applicable")
-    if request.cert_type == CertType.INKAN:
-        if request.fiscal_year is not None:
-            raise _invalid("options_not_applicable")
-    elif request.fiscal_year not in offer.fiscal_years:
+    if request.cert_type != CertType.INKAN and request.fiscal_year not in offer.fiscal_years:
         raise _invalid("fiscal_year_not_offered")
     with_birth = request.cert_type != CertType.NOZEI  # 納税証明書 prints no birth date
     return _Plan(members=(holder,), expected_persons=(_expected(holder, with_birth=with_birth),))
@@ -274,13 +222,12 @@ class _Prepared:
 def _prepare(
     *, holder: Resident, request: IssueRequest, now: datetime, card_link: CardLink | None
 ) -> _Prepared:
-    """Everything that can refuse, before anything is written: a refusal needs no rollback."""
-    # Re-read the holder at issue time: the offers the kiosk showed may be minutes old.
-    fresh = Resident.objects.filter(pk=holder.pk).first()
-    if fresh is None:  # removed from the mirror by a full batch since authentication
-        raise CertificateRefused(NOT_AVAILABLE_AT_KIOSK, "holder_missing")
+    """Everything that can refuse, before anything is written: a refusal needs no rollback.
+
+    ``holder`` is read by the caller in the issuing transaction (the offers the kiosk showed may be
+    minutes old, the holder row is not): it is the one read of the holder."""
     eligibility = holder_eligibility(
-        holder=fresh, now=now, card_link=card_link, cert_types=(request.cert_type,)
+        holder=holder, now=now, card_link=card_link, cert_types=(request.cert_type,)
     )
     plan = _plan(request, eligibility)
     numbers = certificate_numbers_allocate(count=request.copies, year=eligibility.today.year)
@@ -292,9 +239,8 @@ def _prepare(
         for number, code in zip(numbers, codes, strict=True)
     ]
     try:
-        # Optional items (本籍, 続柄) are only known now: check every printed string for 外字.
-        for document in built:
-            ensure_printable(documents.document_printable_text(document))
+        # Optional items (本籍, 続柄) are only known now: the renderer checks every string to be
+        # printed for 外字 before it draws anything.
         copies = [RenderCopy(document=d, verification_payload=payload_sign(d, key=signer)) for d in built]
         pdf = render_certificate_pdf(copies=copies)
     except UnprintableCharacterError as exc:
@@ -315,14 +261,14 @@ def _prepare(
         raise
     fee_total = eligibility.offer(request.cert_type).fee * request.copies
     return _Prepared(
-        holder=fresh, plan=plan, numbers=numbers, codes=codes, pdf=signed, fee_total=fee_total,
+        holder=holder, plan=plan, numbers=numbers, codes=codes, pdf=signed, fee_total=fee_total,
         signing_key_id=signer.key_id,
     )  # fmt: skip
 
 
 def _record(
     prepared: _Prepared, *, request: IssueRequest, actor: Actor, terminal_label: str, now: datetime,
-    source: str, request_id: str,
+    source: str, request_id: str, audit_payload: Mapping[str, Any],
 ) -> IssuedCertificate:  # fmt: skip
     """The issuance's rows and its audit event (inside a transaction)."""
     sha256 = hashlib.sha256(prepared.pdf).hexdigest()
@@ -350,7 +296,13 @@ def _record(
         action="certificate.issued",
         resident_ids=printed_ids,
         certificate_numbers=prepared.numbers,
-        payload={**_request_summary(request), "issuance_id": issuance.pk, "copies": request.copies},
+        payload={
+            **_request_summary(request),
+            **audit_payload,
+            "issuance_id": issuance.pk,
+            "copies": request.copies,
+            "fee_total": prepared.fee_total,
+        },
         source=source,
         request_id=request_id,
     )
@@ -373,8 +325,13 @@ def certificate_issue(
     card_link: CardLink | None = None,
     source: str = "",
     request_id: str = "",
+    audit_payload: Mapping[str, Any] | None = None,
 ) -> IssuedCertificate:
     """Issue ``request`` for ``holder``: re-check eligibility, number, render, sign, self-check, record.
+
+    The outcome is audited once, here (``certificate.issued``, ``.refused``, ``.subject_mismatch``
+    or ``.issue_failed``), with the caller's ``audit_payload`` (the kiosk's session and request)
+    added to the request's summary.
 
     Everything that can refuse happens before anything is written, then the records are written in
     one transaction (the caller's, when it has one: no savepoint, which would cost two round trips
@@ -385,6 +342,7 @@ def certificate_issue(
     (return the error response from inside the block), or the audit event is lost with it.
     The PDF is returned, never stored; the record keeps only its SHA-256.
     """
+    extra = dict(audit_payload or {})
     try:
         prepared = _prepare(holder=holder, request=request, now=now, card_link=card_link)
         with transaction.atomic(savepoint=False):
@@ -396,6 +354,7 @@ def certificate_issue(
                 now=now,
                 source=source,
                 request_id=request_id,
+                audit_payload=extra,
             )
     except SubjectMismatch as exc:
         audit_record(
@@ -405,7 +364,7 @@ def certificate_issue(
             reason=exc.detail,
             resident_ids=[holder.pk],
             certificate_numbers=exc.certificate_numbers,
-            payload=_request_summary(request),
+            payload={**_request_summary(request), **extra},
             source=source,
             request_id=request_id,
         )
@@ -417,7 +376,7 @@ def certificate_issue(
             outcome=AuditEvent.Outcome.REFUSED,
             reason=exc.reason,
             resident_ids=[holder.pk],
-            payload={**_request_summary(request), "code": exc.code},
+            payload={**_request_summary(request), **extra, "code": exc.code},
             source=source,
             request_id=request_id,
         )
@@ -435,72 +394,11 @@ def certificate_issue(
             outcome=AuditEvent.Outcome.FAILURE,
             reason=type(exc).__name__[:64],
             resident_ids=[holder.pk],
-            payload=_request_summary(request),
+            payload={**_request_summary(request), **extra},
             source=source,
             request_id=request_id,
         )
         raise
-
-
-# --- after issue ---------------------------------------------------------------------------------
-
-
-def issuance_mark_printed(*, issuance_id: int, actor: Actor) -> IssuanceRecord:
-    """The kiosk printed the copies: the fee is due. Repeating it changes nothing."""
-    # No savepoint inside a caller's transaction (two round trips on every kiosk completion), so
-    # nothing is raised inside the block: a caller may catch the state error and go on.
-    with transaction.atomic(savepoint=False):
-        # Locked: a concurrent void and print of the same issuance must not both win.
-        issuance = IssuanceRecord.objects.select_for_update().get(pk=issuance_id)
-        if issuance.status == IssuanceRecord.Status.ISSUED:
-            issuance.status = IssuanceRecord.Status.PRINTED
-            issuance.completed_at = timezone.now()
-            issuance.save(update_fields=["status", "completed_at"])
-            _audit_issuance_change(issuance, action="certificate.printed", actor=actor)
-    if issuance.status != IssuanceRecord.Status.PRINTED:
-        raise IssuanceStateError("取り消された交付は印刷完了にできません。", status=issuance.status)
-    return issuance
-
-
-def issuance_void(*, issuance_id: int, reason: str, actor: Actor) -> IssuanceRecord:
-    """Void an issuance (print failed, or a clerk's decision): no fee is due and /verify/ answers
-    無効 for its numbers. Voiding a voided issuance changes nothing.
-
-    A staff actor needs the void permission (係長); a kiosk terminal voids its own failed prints (the
-    kiosk API checks that the issuance is the terminal's). Otherwise ``PermissionDenied``, audited."""
-    actor_permission_require(
-        actor=actor, permission=VOID_PERMISSION, action="certificate.voided", terminals=True
-    )
-    reason = reason.strip()
-    if not reason:
-        raise ValueError("取消理由を入力してください。")
-    with transaction.atomic(savepoint=False):  # as issuance_mark_printed
-        issuance = IssuanceRecord.objects.select_for_update().get(pk=issuance_id)
-        if issuance.status == IssuanceRecord.Status.VOIDED:
-            return issuance
-        now = timezone.now()
-        issuance.status = IssuanceRecord.Status.VOIDED
-        issuance.void_reason = reason[:200]
-        issuance.voided_at = now
-        issuance.voided_by = actor.label[:200]
-        issuance.completed_at = issuance.completed_at or now
-        issuance.save(update_fields=["status", "void_reason", "voided_at", "voided_by", "completed_at"])
-        _audit_issuance_change(issuance, action="certificate.voided", actor=actor)
-        return issuance
-
-
-def _audit_issuance_change(issuance: IssuanceRecord, *, action: str, actor: Actor) -> None:
-    audit_record(
-        actor=actor,
-        action=action,
-        resident_ids=issuance.printed_resident_ids,
-        certificate_numbers=_numbers_of(issuance),
-        payload={"issuance_id": issuance.pk},
-    )
-
-
-def _numbers_of(issuance: IssuanceRecord) -> list[str]:
-    return list(issuance.numbers.order_by("copy_index").values_list("number", flat=True))
 
 
 def _user_of(actor: Actor) -> Any:

@@ -11,6 +11,7 @@ import base64
 import re
 from typing import Any
 
+from django.db import transaction
 from django.http import HttpResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -24,15 +25,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.request_context import client_address
+from audit.request_context import request_context
+from audit.services import Actor
+from certificates.models import CertType
 from kiosk_api import door, services
 from kiosk_api.auth import TerminalTokenAuthentication
 from kiosk_api.errors import ERRORS, KioskError
 from kiosk_api.exception_handler import kiosk_exception_handler
 from kiosk_api.models import Terminal
 
-CERT_TYPES = ("juminhyo", "inkan", "shotoku_kazei", "nozei")
-_JUMINHYO_OPTIONS = {"scope", "members", "show_relationship", "show_honseki", "show_my_number"}
 IDEMPOTENCY_KEY_MAX = 100
 # Printable ASCII, no leading or trailing space: what the OpenAPI document declares, checked exactly.
 IDEMPOTENCY_KEY_PATTERN = r"^[!-~]([ -~]*[!-~])?$"
@@ -92,6 +93,13 @@ class KioskApiView(APIView):
     def get_exception_handler(self) -> Any:
         return kiosk_exception_handler
 
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        # One transaction, one commit per call: the terminal's and the session's touches, the act
+        # and its audit events together (the services' own blocks join it without savepoints). A
+        # refusal is a response, so its audit event commits with it; a crash rolls everything back.
+        with transaction.atomic():
+            return super().dispatch(request, *args, **kwargs)
+
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         door.door_check(terminal_id=request.auth.pk, now=timezone.now())
@@ -106,11 +114,9 @@ class KioskApiView(APIView):
     def call_context(self, request: Request) -> services.CallContext:
         terminal = request.auth
         assert isinstance(terminal, Terminal)
+        context = request_context(request, actor=Actor.terminal(terminal))
         return services.CallContext(
-            terminal=terminal,
-            now=timezone.now(),
-            source=client_address(request),
-            request_id=str(request.META.get("KIOSK_REQUEST_ID", ""))[:64],
+            terminal=terminal, now=timezone.now(), source=context.source, request_id=context.request_id
         )
 
 
@@ -140,7 +146,7 @@ class SessionStartApi(KioskApiView):
 
 
 class OfferSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=CERT_TYPES)
+    type = serializers.ChoiceField(choices=CertType.values)
     available = serializers.BooleanField()
     unavailable_code = serializers.CharField(allow_null=True)
     fee = serializers.IntegerField()
@@ -234,74 +240,18 @@ class SessionAuthenticateApi(KioskApiView):
         return Response(self.OutputSerializer(data).data)
 
 
-def _strict_bool(options: dict[str, Any], key: str, errors: dict[str, list[str]]) -> bool:
-    value = options.get(key, False)
-    if not isinstance(value, bool):
-        errors[key] = ["true または false を指定してください。"]
-        return False
-    return value
-
-
-def options_normalize(cert_type: str, options: Any) -> dict[str, Any]:
-    """The options of SPEC §3 for ``cert_type``, with defaults filled in; anything else is refused."""
-    if not isinstance(options, dict):
-        raise serializers.ValidationError({"options": ["オブジェクトで指定してください。"]})
-    errors: dict[str, list[str]] = {}
-    allowed = (
-        _JUMINHYO_OPTIONS
-        if cert_type == "juminhyo"
-        else {"fiscal_year"}
-        if cert_type in {"shotoku_kazei", "nozei"}
-        else set()
-    )
-    for key in options:
-        if key not in allowed:
-            errors[str(key)] = ["この証明書では指定できない項目です。"]
-    normalized: dict[str, Any] = {}
-    if cert_type == "juminhyo":
-        scope = options.get("scope", "all")
-        if scope not in {"all", "selected"}:
-            errors["scope"] = ["all または selected を指定してください。"]
-        members = options.get("members", [])
-        if not isinstance(members, list) or not all(isinstance(m, str) and 0 < len(m) <= 64 for m in members):
-            errors["members"] = ["世帯員の参照を文字列の配列で指定してください。"]
-        elif scope == "selected" and not members:
-            errors["members"] = ["記載する世帯員を選んでください。"]
-        elif scope == "all" and members:
-            errors["members"] = ["世帯全員の場合は世帯員を指定しません。"]
-        normalized = {
-            "scope": scope,
-            "members": sorted(set(members)) if isinstance(members, list) else [],
-            "show_relationship": _strict_bool(options, "show_relationship", errors),
-            "show_honseki": _strict_bool(options, "show_honseki", errors),
-            "show_my_number": _strict_bool(options, "show_my_number", errors),
-        }
-    elif cert_type in {"shotoku_kazei", "nozei"}:
-        year = options.get("fiscal_year")
-        if isinstance(year, bool) or not isinstance(year, int) or not 1900 <= year <= 9999:
-            errors["fiscal_year"] = ["年度を西暦の整数で指定してください。"]
-        normalized = {"fiscal_year": year}
-    if errors:
-        raise serializers.ValidationError({"options": errors})
-    return normalized
-
-
 class IssuanceCreateApi(KioskApiView):
     class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "IssuanceCreateInput"
 
-        type = serializers.ChoiceField(choices=CERT_TYPES)
+        type = serializers.ChoiceField(choices=CertType.values)
         copies = serializers.IntegerField(min_value=1, max_value=10)
         options = serializers.JSONField(
             required=False,
             help_text='juminhyo {"scope", "members", "show_relationship", "show_honseki", "show_my_number"}; '
             'shotoku_kazei / nozei {"fiscal_year"}; inkan {}',
         )
-
-        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-            attrs["options"] = options_normalize(attrs["type"], attrs.get("options", {}))
-            return attrs
 
     class OutputSerializer(serializers.Serializer):
         class Meta:
@@ -365,7 +315,7 @@ class IssuanceCreateApi(KioskApiView):
             idempotency_key=key,
             cert_type=data["type"],
             copies=data["copies"],
-            options=data["options"],
+            options=data.get("options", {}),
         )
         out = {
             "issuance_id": record.pk,
@@ -422,7 +372,13 @@ class IssuanceCompleteApi(KioskApiView):
         request=InputSerializer,
         responses={
             200: OutputSerializer,
-            **_errors("SESSION_NOT_FOUND", "SESSION_EXPIRED", "SESSION_NOT_AUTHENTICATED", "INVALID_REQUEST"),
+            **_errors(
+                "SESSION_NOT_FOUND",
+                "SESSION_EXPIRED",
+                "SESSION_NOT_AUTHENTICATED",
+                "INVALID_REQUEST",
+                "ISSUANCE_VOIDED",
+            ),
         },
     )
     def post(self, request: Request, issuance_id: str) -> Response:
@@ -430,12 +386,12 @@ class IssuanceCompleteApi(KioskApiView):
         if not serializer.is_valid():
             services.issuance_require(ctx=self.call_context(request), issuance_id=issuance_id)
             raise ValidationError(serializer.errors)
-        record = services.issuance_complete(
+        status = services.issuance_complete(
             ctx=self.call_context(request),
             issuance_id=issuance_id,
             outcome=serializer.validated_data["outcome"],
         )
-        return Response(self.OutputSerializer({"status": record.status}).data)
+        return Response(self.OutputSerializer({"status": status}).data)
 
 
 class SessionEndApi(KioskApiView):

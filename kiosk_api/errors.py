@@ -57,6 +57,8 @@ ERRORS: dict[str, ErrorSpec] = {
     "INVALID_REQUEST": ErrorSpec(422, _("ご請求の内容に誤りがあります。")),
     "IDEMPOTENCY_KEY_REUSED": ErrorSpec(409, _("この要求番号は別の内容の請求にすでに使われています。")),
     "DOCUMENT_GONE": ErrorSpec(410, _("この証明書のデータはすでに削除されています。")),
+    # A clerk (or the end of the session) voided the issuance while the kiosk held it.
+    "ISSUANCE_VOIDED": ErrorSpec(409, _("この証明書の交付は取り消されました。窓口でご確認ください。")),
     "RATE_LIMITED": ErrorSpec(
         429, _("短時間に多くの要求がありました。しばらくしてからもう一度お試しください。")
     ),

@@ -8,8 +8,6 @@ gives every API request an id for the audit log.
 from __future__ import annotations
 
 import logging
-import re
-import uuid
 from collections.abc import Callable
 
 from django.conf import settings
@@ -24,7 +22,6 @@ from kiosk_api.errors import HTTP_FALLBACK_CODES, error_body
 
 logger = logging.getLogger(__name__)
 API_PREFIX = "/api/kiosk/v1/"
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def _json_error(status: int, message: str | Promise | None = None) -> JsonResponse:
@@ -66,9 +63,7 @@ class KioskApiMiddleware:
         return response
 
     def _api_call(self, request: HttpRequest) -> HttpResponse:
-        supplied = request.headers.get("X-Request-ID", "")
-        request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
-        request.META["KIOSK_REQUEST_ID"] = request_id
+        # The request id is RequestIdMiddleware's (first in MIDDLEWARE), as for every other door.
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -81,7 +76,6 @@ class KioskApiMiddleware:
         if response.status_code >= 400 and not content_type.startswith("application/json"):
             # A Django page (resolver 404, CSRF 403, ...) would be HTML: answer in the SPEC shape.
             response = _json_error(response.status_code)
-        response["X-Request-ID"] = request_id
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:

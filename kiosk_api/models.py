@@ -116,23 +116,20 @@ class KioskSession(models.Model):
 class KioskIssuance(models.Model):
     """An issuance request made through the kiosk API, keyed by the terminal's Idempotency-Key.
 
-    The unique constraint on (terminal, idempotency_key) is what makes two identical requests
-    arriving at the same instant create exactly one issuance: the second INSERT waits for the first
-    transaction and then fails, and the second request answers with the first one's result.
-    """
+    It is either refused (``refusal_code``, kept so that a retry gets the same answer) or points at the
+    issuance it created (``issuance_record_id``). The issuance's state (issued, printed, voided) is the
+    record's alone (certificates/lifecycle.py), so that a clerk's void is the kiosk's void too.
 
-    class Status(models.TextChoices):
-        ISSUED = "issued", _("交付済(印刷待ち)")
-        REFUSED = "refused", _("拒否")
-        PRINTED = "printed", _("印刷済")
-        VOIDED = "voided", _("取消")
+        The unique constraint on (terminal, idempotency_key) is what makes two identical requests
+        arriving at the same instant create exactly one issuance: the second INSERT waits for the first
+        transaction and then fails, and the second request answers with the first one's result.
+    """
 
     terminal = models.ForeignKey(Terminal, on_delete=models.PROTECT, related_name="issuances")
     session = models.ForeignKey(KioskSession, on_delete=models.PROTECT, related_name="issuances")
     idempotency_key = models.CharField(_("冪等キー"), max_length=100)
     # SHA-256 over the session id and the canonical request body: same key + other body → 409.
     request_fingerprint = models.CharField(_("リクエスト指紋"), max_length=64)
-    status = models.CharField(_("状態"), max_length=10, choices=Status.choices)
     refusal_code = models.CharField(_("拒否コード"), max_length=32, blank=True)
     # The certificates app's IssuanceRecord id (no FK: that app owns its table and its lifecycle).
     issuance_record_id = models.BigIntegerField(_("交付記録(内部ID)"), null=True, blank=True, unique=True)
@@ -142,7 +139,6 @@ class KioskIssuance(models.Model):
     # The persons printed (internal ids), checked against the session before the PDF leaves.
     subject_resident_ids = models.JSONField(_("記載者(内部ID)"), default=list)
     created_at = models.DateTimeField(_("作成日時"))
-    completed_at = models.DateTimeField(_("完了日時"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("キオスク交付要求")
@@ -154,7 +150,7 @@ class KioskIssuance(models.Model):
         ]
 
     def __str__(self) -> str:
-        return gettext("交付要求 %(id)s (%(status)s)") % {"id": self.pk, "status": self.get_status_display()}
+        return gettext("交付要求 %(id)s") % {"id": self.pk}
 
 
 class StoredDocument(models.Model):

@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from audit.admin_mixins import AuditedResidentDataAdminMixin
+from residents.admin_mixins import AuditedResidentDataAdminMixin
 from residents.models import CardLink, Household, Resident, SealRegistration, TaxAssessment, TaxPayment
 
 

@@ -2,7 +2,7 @@
 
 Only the system administrator sees the three axes models (no role holds their permissions). The
 failed-attempt rows stay deletable by the administrator, since deleting one is how a locked account
-is unlocked; the access log and the failure log are read-only for everyone (saga_konbini/roles.py's
+is unlocked; the access log and the failure log are read-only for everyone (staff/roles.py's
 matrix), like the audit log.
 
 axes' 「Clean up expired attempts」 action is dropped: it needs an attribute that only axes' login

@@ -1,49 +1,15 @@
-"""Liveness and readiness probes (SPEC §9)."""
+"""A database outage answers 503 with Retry-After instead of 500 (the probes are oversight/health.py)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 
-from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext_lazy as _
 
 logger = logging.getLogger(__name__)
-
-
-def healthz(request: HttpRequest) -> JsonResponse:
-    """The process is up; nothing else is checked."""
-    return JsonResponse({"status": "ok"})
-
-
-def readyz(request: HttpRequest) -> JsonResponse:
-    """Ready to serve: the database answers, Redis answers when configured, the mirror is fresh."""
-    from sync.selectors import mirror_freshness
-
-    checks: dict[str, str] = {}
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        checks["database"] = "ok"
-    except Exception:  # noqa: BLE001 - any database failure means "not ready"
-        checks["database"] = "unavailable"
-    if settings.REDIS_URL:
-        import redis
-
-        try:
-            redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1).ping()
-            checks["redis"] = "ok"
-        except redis.RedisError:
-            checks["redis"] = "unavailable"
-    if checks["database"] == "ok":
-        freshness = mirror_freshness()
-        checks["mirror"] = "ok" if freshness.is_fresh else "stale"
-    ready = all(value == "ok" for value in checks.values())
-    return JsonResponse(
-        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
-    )
 
 
 class DatabaseUnavailableMiddleware:

@@ -80,10 +80,13 @@ INSTALLED_APPS = [
     "sync",
     "certificates",
     "kiosk_api",
+    # The top layer (docs/architecture.md): what reads across the apps listed before it, the auditors'
+    # /audit/ pages, the issuance reports by store chain, /metrics and the probes.
+    "oversight",
 ]
 # The stand-ins for the world outside (synthetic city, core-system simulator, test CA, kiosks, and
-# the seed_demo, core_sim and kiosk commands) exist for demos, training and tests only: production
-# does not install them, so none of their commands or screens can run there.
+# the seed_demo, core_sim, kiosk and demo_logins commands) exist for demos, training and tests
+# only: production does not install them, so none of their commands or screens can run there.
 if not PRODUCTION:
     INSTALLED_APPS.append("simulators")
 
@@ -182,6 +185,8 @@ else:
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        # The exchange tables; kombu's default is "control" in the working directory (the repo root).
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True

@@ -21,7 +21,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.http.request import split_domain_port
 
 # URL prefixes of saga_konbini/urls.py that only staff use, and the public pages inside them
-# (audit/urls.py: the signed checkpoint and the consistency proofs, no login, no personal data).
+# (oversight/urls.py: the signed checkpoint and the consistency proofs, no login, no personal data).
 STAFF_PATH_PREFIXES = ("/admin/", "/audit/")
 PUBLIC_PATH_PREFIXES = ("/audit/transparency/",)
 

@@ -7,7 +7,8 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
-from saga_konbini import health, metrics, roles
+from oversight import health, metrics
+from staff import roles
 from staff import views as staff_views
 
 admin.site.site_header = _("佐賀市 証明書コンビニ交付 管理")
@@ -50,7 +51,7 @@ urlpatterns = [
     # Prometheus; answers only to METRICS_ALLOWED_IPS or the METRICS_TOKEN bearer.
     path("metrics", metrics.metrics_view, name="metrics"),
     path("api/kiosk/v1/", include("kiosk_api.urls")),
-    path("audit/", include("audit.urls")),
+    path("audit/", include("oversight.urls")),
     # The demos' browser kiosk, named by string: production does not install the simulators and the
     # product never imports them. Its URLs are empty unless KIOSK_SIMULATOR_ENABLED.
     *(

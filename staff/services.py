@@ -30,10 +30,10 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import AuditEvent
 from audit.services import Actor, audit_record
-from saga_konbini import roles
+from staff import roles
 from staff.selectors import RoleState, StaffState, role_state_of, staff_state_of
 
-# create_staff's --role, to the role group (saga_konbini/roles.py); "admin" is a superuser, no group.
+# create_staff's --role, to the role group (staff/roles.py); "admin" is a superuser, no group.
 ROLE_GROUPS: dict[str, str | None] = {
     "clerk": roles.CLERK,
     "supervisor": roles.SUPERVISOR,

@@ -22,8 +22,8 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from audit.admin_mixins import AuditedResidentDataAdminMixin
 from audit.services import Actor
+from residents.admin_mixins import AuditedResidentDataAdminMixin
 from residents.models import Resident
 from sync.errors import Misconfigured, RetryLater
 from sync.models import Batch, QuarantinedRecord, ResidentBlock, SyncAlert, SyncCursor

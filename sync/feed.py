@@ -67,10 +67,6 @@ class BatchScan:
     entity_counts: dict[str, int] = field(default_factory=dict)
 
 
-def batch_file_name(number: int, suffix: str) -> str:
-    return f"{number:010d}.{suffix}"
-
-
 def inbox_path(inbox: Any) -> Path:
     if not inbox:
         raise Misconfigured("SYNC_INBOX_DIR が設定されていません。")

@@ -26,11 +26,6 @@ def mirror_freshness(*, now: datetime | None = None) -> MirrorFreshness:
     return MirrorFreshness(last_applied_at=last, is_fresh=fresh)
 
 
-def resident_is_sync_blocked(*, resident_code: str) -> bool:
-    """True while a quarantined record concerning this resident is unresolved (SPEC §5)."""
-    return ResidentBlock.objects.filter(resident_code=resident_code, released_at__isnull=True).exists()
-
-
 def resident_codes_sync_blocked(*, resident_codes: list[str]) -> set[str]:
     return set(
         ResidentBlock.objects.filter(resident_code__in=resident_codes, released_at__isnull=True)

@@ -3,7 +3,7 @@
 Each ``validate_<entity>`` takes a record's ``key`` and ``data`` and returns the cleaned values in
 the mirror's column types, or raises :class:`RecordInvalid` with a reason code and a Japanese reason
 that a clerk can act on. References to other records (household, resident) and the one-active-seal
-rule depend on the rest of the batch and the mirror: ``sync.services`` checks them.
+rule depend on the rest of the batch and the mirror: ``sync.services.apply`` checks them.
 
 Reasons never quote the offending value: it could be personal data and reasons are shown in the
 admin and kept for years. They name the field, which is enough for the core system's operators.

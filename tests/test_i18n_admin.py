@@ -22,7 +22,7 @@ from django.utils import timezone, translation
 
 from certificates.models import Fee, IssuanceRecord, IssuanceStop
 from kiosk_api.models import CrlSnapshot, KioskAlert, MaintenanceWindow
-from saga_konbini import roles
+from staff import roles
 from sync.services import sync_run
 from tests.certificates.records import kiosk_record, terminal_for
 from tests.sync import feedutil as fu

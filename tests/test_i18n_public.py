@@ -17,8 +17,8 @@ from django.utils import translation
 
 from audit.services import Actor
 from certificates.errors import REFUSAL_MESSAGES, CertificateRefused
+from certificates.lifecycle import issuance_void
 from certificates.models import IssuedCertificateNumber
-from certificates.services import issuance_void
 from residents.models import Resident
 from tests.certificates import test_verify as verify_fixtures
 from tests.kiosk_api import conftest as kiosk_fixtures

@@ -17,7 +17,7 @@ import zxingcpp
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen.canvas import Canvas
 
-from certificates.glyphs import GOTHIC, MINCHO, ensure_printable
+from certificates.glyphs import GOTHIC, MINCHO
 
 PAGE_W, PAGE_H = A4
 MARGIN = 36.0
@@ -218,14 +218,13 @@ class PageFrame:
         self.c = c
         self.mayor_line = f"佐賀市長　{mayor_name}"
 
-    # --- text helpers: every string passes the 外字 check before it reaches the canvas ------------
+    # --- text helpers (the 外字 check of every data string ran before the first page was drawn) ---
 
     def text(
         self, x: float, y: float, s: str, *, size: float, font: str = MINCHO, align: str = "left"
     ) -> None:
         if not s:
             return
-        ensure_printable((s,))
         c = self.c
         c.setFont(font, size)
         if align == "left":
@@ -259,7 +258,6 @@ class PageFrame:
 
     def spaced_title(self, s: str, *, y: float, size: float) -> None:
         """A title with letter spacing, centred, as certificate titles are set."""
-        ensure_printable((s,))
         c = self.c
         spacing = size * 0.35
         width = c.stringWidth(s, GOTHIC, size) + spacing * (len(s) - 1)

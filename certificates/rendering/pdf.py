@@ -70,8 +70,8 @@ class CertificatePdf:
         self.copies = copies
 
     def _check_printable(self) -> None:
-        # Everything data-dependent is checked before the first page is drawn (SPEC §2: refuse,
-        # never substitute); the frame's helpers check each string again as it is drawn.
+        # The one 外字 check of an issuance: everything data-dependent, before the first page is
+        # drawn (SPEC §2: refuse, never substitute). The fixed labels are checked by a test.
         texts: list[str] = [settings.MAYOR_NAME]
         for copy in self.copies:
             texts += document_printable_text(copy.document)

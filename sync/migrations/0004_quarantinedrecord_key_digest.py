@@ -8,7 +8,7 @@ def redact_stored_records(apps: Any, schema_editor: Any) -> None:
     and field names) and kept their key and reason as received: a My Number left in any of them is
     taken out now, as for every new one, and counted on top of those removed before."""
     from sync.redaction import my_numbers_redact, my_numbers_redact_text
-    from sync.services import _key_digest
+    from sync.services.quarantine import quarantine_key_digest
 
     QuarantinedRecord = apps.get_model("sync", "QuarantinedRecord")
     fields = ("pk", "entity", "key", "reason", "record", "my_numbers_removed")
@@ -23,7 +23,7 @@ def redact_stored_records(apps: Any, schema_editor: Any) -> None:
                 key=key,
                 reason=reason,
                 my_numbers_removed=row.my_numbers_removed + in_record + in_key + in_reason,
-                key_digest=_key_digest(row.entity, row.key) if in_key else "",
+                key_digest=quarantine_key_digest(row.entity, row.key) if in_key else "",
             )
 
 

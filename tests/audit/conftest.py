@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from audit.services import Actor, audit_record
-from audit.views import AUDITOR_GROUP
+from oversight.views import AUDITOR_GROUP
 
 
 @pytest.fixture(autouse=True)

@@ -21,7 +21,7 @@ def test_access_history_names_roles_never_people_newest_first(django_capture_on_
         audit_record(actor=Actor.user(Clerk()), action="admin.resident_view", resident_ids=[5])
         audit_record(
             actor=Actor(kind="terminal", id="1", label="ローソン 77"),
-            action="kiosk.issuance_created",
+            action="certificate.issued",
             resident_ids=[5],
         )
         audit_record(actor=Actor.user(Clerk(), kind="auditor"), action="audit.search", resident_ids=[5])

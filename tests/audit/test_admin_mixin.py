@@ -8,8 +8,8 @@ from django.template.response import TemplateResponse
 from django.test import RequestFactory
 from django.urls import reverse
 
-from audit.admin_mixins import AuditedResidentDataAdminMixin
 from audit.models import AuditEvent
+from residents.admin_mixins import AuditedResidentDataAdminMixin
 from residents.models import Household, Resident, SealRegistration
 from tests.certificates.factories import ResidentFactory, SealRegistrationFactory, member_of
 
@@ -77,7 +77,7 @@ def test_missing_object_records_nothing(superclerk):
 
 @pytest.fixture
 def madoguchi(db) -> User:
-    from saga_konbini import roles
+    from staff import roles
 
     groups = roles.roles_ensure()
     user = User.objects.create_user("madoguchi2", password="madoguchi-password-123", is_staff=True)

@@ -15,12 +15,12 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import NoReverseMatch, reverse
 
-from audit.admin_mixins import AuditedResidentDataAdminMixin
 from audit.models import AuditEvent
 from certificates.models import IssuanceRecord
 from kiosk_api.models import Terminal
+from residents.admin_mixins import AuditedResidentDataAdminMixin
 from residents.models import Resident
-from saga_konbini import roles
+from staff import roles
 from sync.models import QuarantinedRecord
 from sync.services import sync_run
 from tests.certificates.factories import IssuanceStopFactory, jst

@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from audit.models import AuditEvent
 from audit.services import Actor, audit_record
-from audit.views import AUDITOR_GROUP
+from oversight.views import AUDITOR_GROUP
 from tests.certificates.factories import ResidentFactory
 
 CHROMIUM = "/usr/bin/chromium"
@@ -47,7 +47,7 @@ def people(transactional_db):
     resident = ResidentFactory.create(family_name="鍋島", given_name="直正", family_name_kana="ナベシマ")
     audit_record(
         actor=Actor(kind="terminal", id="5", label="ファミリーマート 12"),
-        action="kiosk.issuance_created",
+        action="certificate.issued",
         resident_ids=[resident.pk],
         certificate_numbers=["41201-000123"],
         payload={"type": "inkan"},
@@ -93,7 +93,7 @@ def _auditor_session(browser: Browser, live_server) -> None:
     assert download.suggested_filename.endswith(".csv")
     rows = list(csv.reader(io.StringIO(open(download.path(), encoding="utf-8-sig").read())))
     assert rows[0][6] == "操作"
-    assert "kiosk.issuance_created" in [row[6] for row in rows[1:]]
+    assert "certificate.issued" in [row[6] for row in rows[1:]]
 
     # Read-only: no page offers a form that posts but the language switch, which only sets the
     # language cookie, 「ログアウト」, and the chain page's 「今すぐ検証する」, which queues a

@@ -60,7 +60,7 @@ def events(django_capture_on_commit_callbacks) -> dict[str, AuditEvent]:
             ),
             "issued": audit_record(
                 actor=terminal,
-                action="kiosk.issuance_created",
+                action="certificate.issued",
                 resident_ids=[hanako.pk],
                 certificate_numbers=["41201-000001"],
                 payload={"type": "juminhyo"},
@@ -166,7 +166,7 @@ def test_search_errors_and_empty_results_in_english(auditor_client, events):
 
 
 def test_paging_links_in_english(auditor_client, events, monkeypatch):
-    monkeypatch.setattr("audit.views.PAGE_SIZE", 1)
+    monkeypatch.setattr("oversight.views.PAGE_SIZE", 1)
     url = reverse("audit:search")
 
     first = english(auditor_client, url, {"outcome": "success"})

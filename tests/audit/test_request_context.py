@@ -20,7 +20,7 @@ from audit.request_context import client_address
 from audit.request_scope import request_scope, request_source_current
 from audit.services import Actor
 from kiosk_api.services import terminal_reactivate
-from saga_konbini import roles
+from staff import roles
 from tests.certificates.records import kiosk_record, terminal_for
 
 PROXY = "172.28.0.10"

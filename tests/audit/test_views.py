@@ -44,14 +44,14 @@ def residents(record_events, django_capture_on_commit_callbacks):
         audit_record(actor=Actor.job("sync"), action="sync.batch_applied", resident_ids=[hanako.pk, taro.pk])
         audit_record(
             actor=Actor(kind="terminal", id="3", label="セブン 001 佐賀駅前"),
-            action="kiosk.issuance_created",
+            action="certificate.issued",
             resident_ids=[hanako.pk],
             certificate_numbers=["=HYPERLINK(1)"],
             payload={"type": "juminhyo"},
         )
         audit_record(
             actor=Actor(kind="terminal", id="3", label="セブン 001 佐賀駅前"),
-            action="kiosk.issuance_refused",
+            action="certificate.refused",
             outcome="refused",
             reason="support_measure",
             resident_ids=[taro.pk],
@@ -102,7 +102,7 @@ def test_search_by_resident_name_finds_their_events_and_is_audited(client, audit
     html = response.content.decode()
     assert response.status_code == 200
     assert "鍋島　花子" in html and "R000000101" in html
-    assert "証明書の発行" in html  # kiosk.issuance_created
+    assert "証明書の発行" in html  # certificate.issued
     assert "support_measure" not in html  # that refusal concerns 太郎 only
     search = AuditEvent.objects.filter(action="audit.search").get()
     assert search.actor_kind == "auditor" and search.actor_label == "kansa"
@@ -116,15 +116,15 @@ def test_search_by_kana_code_terminal_outcome_and_dates(client, auditor, residen
 
     by_kana = client.get(reverse("audit:search"), {"resident": "オオクマ タロウ", "outcome": "refused"})
     by_code = client.get(reverse("audit:search"), {"resident": "R000000102", "clerk": "yamada"})
-    by_terminal = client.get(reverse("audit:search"), {"terminal": "佐賀駅前", "action": "kiosk.issuance"})
+    by_terminal = client.get(reverse("audit:search"), {"terminal": "佐賀駅前", "action": "certificate."})
     yesterday = client.get(reverse("audit:search"), {"date_to": str(today - timedelta(days=1))})
 
     assert "support_measure" in by_kana.content.decode()
     assert "admin.resident_view" not in by_kana.content.decode()
     assert "admin.resident_view" in by_code.content.decode()
-    assert "kiosk.issuance_refused" not in by_code.content.decode()
+    assert "certificate.refused" not in by_code.content.decode()
     terminal_html = by_terminal.content.decode()
-    assert "kiosk.issuance_created" in terminal_html and "kiosk.issuance_refused" in terminal_html
+    assert "certificate.issued" in terminal_html and "certificate.refused" in terminal_html
     assert "sync.batch_applied" not in terminal_html
     assert "該当する記録はありません" in yesterday.content.decode()
 
@@ -166,7 +166,7 @@ def test_paging_walks_back_by_id_without_counting(
 
 def test_event_detail_shows_the_residents_and_the_chain_and_is_audited(client, auditor, residents):
     hanako, _ = residents
-    event = AuditEvent.objects.get(action="kiosk.issuance_created")
+    event = AuditEvent.objects.get(action="certificate.issued")
     client.force_login(auditor)
 
     html = client.get(reverse("audit:event_detail", args=[event.pk])).content.decode()
@@ -191,8 +191,8 @@ def test_csv_export_streams_matching_events_and_is_audited(client, auditor, resi
     assert rows[0][0] == "イベントID"
     actions = [row[6] for row in rows[1:]]
     # The export itself concerns 花子 and is recorded before the rows are read.
-    assert sorted(actions) == ["audit.export", "kiosk.issuance_created", "sync.batch_applied"]
-    created = next(row for row in rows[1:] if row[6] == "kiosk.issuance_created")
+    assert sorted(actions) == ["audit.export", "certificate.issued", "sync.batch_applied"]
+    created = next(row for row in rows[1:] if row[6] == "certificate.issued")
     assert created[10] == "'=HYPERLINK(1)"  # a spreadsheet must not run it as a formula
     export = AuditEvent.objects.get(action="audit.export")
     assert export.resident_ids == [hanako.pk] and export.actor_kind == "auditor"
@@ -224,7 +224,7 @@ def test_chain_status_and_verify_now_change_nothing_but_their_own_event(
 
 @AS_OWNER
 def test_verify_now_reports_the_first_break(client, auditor, residents, verify_now):
-    event = AuditEvent.objects.get(action="kiosk.issuance_refused")
+    event = AuditEvent.objects.get(action="certificate.refused")
     seq = AuditChainLink.objects.get(event=event).seq
     with triggers_disabled("audit_auditevent") as cursor:
         cursor.execute("UPDATE audit_auditevent SET reason = '' WHERE id = %s", [event.pk])
@@ -267,8 +267,9 @@ def test_statistics_group_terminals_by_their_store_chain(client, auditor, django
     lawson = Terminal.objects.create(name="1号機", chain="lawson", store_code="L01", token_hash="a" * 64)
     seven = Terminal.objects.create(name="1号機", chain="seven_eleven", store_code="S01", token_hash="b" * 64)
     with django_capture_on_commit_callbacks(execute=True):
-        for terminal, action in [(lawson, "kiosk.issuance_created")] * 2 + [
-            (seven, "kiosk.issuance_refused")
+        for terminal, action in [(lawson, "certificate.issued")] * 2 + [
+            (seven, "certificate.refused"),
+            (seven, "kiosk.issuance_refused"),
         ]:
             audit_record(actor=Actor.terminal(terminal), action=action, payload={"type": "nozei"})
     client.force_login(auditor)
@@ -276,5 +277,5 @@ def test_statistics_group_terminals_by_their_store_chain(client, auditor, django
     sections = dict(client.get(reverse("audit:statistics")).context["sections"])
 
     by_chain = {bar["label"]: (bar["issued"], bar["refused"]) for bar in sections["コンビニチェーン別"]}
-    assert by_chain == {"ローソン": (2, 0), "セブン-イレブン": (0, 1)}
+    assert by_chain == {"ローソン": (2, 0), "セブン-イレブン": (0, 2)}
     assert [bar["label"] for bar in sections["証明書の種類別"]] == ["納税証明書"]

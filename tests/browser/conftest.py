@@ -20,8 +20,8 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from audit.services import Actor
 from kiosk_api.services import terminal_register
-from saga_konbini import roles
 from simulators import jpki as jpki_sim
+from staff import roles
 from tests.certificates.factories import signing_dir_for_tests
 from tests.kiosk_api.cards import NOW, KeyPool, Pki
 

@@ -17,7 +17,7 @@ from django_otp.oath import totp
 from PIL import Image
 from playwright.sync_api import Page, expect
 
-from saga_konbini import roles
+from staff import roles
 from tests.browser.conftest import PASSWORD
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

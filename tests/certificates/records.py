@@ -62,7 +62,6 @@ def kiosk_record(
             session=session,
             idempotency_key=uuid.uuid4().hex,
             request_fingerprint="0" * 64,
-            status=status,
             issuance_record_id=record.pk,
             fee_total=record.fee_total,
             created_at=at,

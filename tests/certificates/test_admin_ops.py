@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from certificates.models import Fee, IssuanceRecord, IssuanceStop
-from saga_konbini import roles
+from staff import roles
 from tests.certificates.factories import ResidentFactory
 from tests.certificates.records import kiosk_record, terminal_for
 

@@ -11,7 +11,8 @@ from audit.models import AuditEvent
 from audit.services import Actor
 from certificates.eligibility import offers_for_holder
 from certificates.models import IssuanceStop
-from certificates.services import IssueRequest, certificate_issue, issuance_stop_create, issuance_stop_lift
+from certificates.options import IssueRequest
+from certificates.services import certificate_issue, issuance_stop_create, issuance_stop_lift
 from tests.certificates.factories import ResidentFactory, SealRegistrationFactory, jst, signing_dir_for_tests
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,8 @@ from django.db import connection, connections
 from audit.services import Actor
 from certificates.models import IssuedCertificateNumber
 from certificates.numbers import certificate_number_format, certificate_numbers_allocate
-from certificates.services import IssueRequest, certificate_issue
+from certificates.options import IssueRequest
+from certificates.services import certificate_issue
 from certificates.signing import check_code_compute, check_code_matches
 from residents.models import Resident
 from tests.certificates.factories import ResidentFactory, SealRegistrationFactory, jst, signing_dir_for_tests

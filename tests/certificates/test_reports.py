@@ -10,8 +10,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from certificates import reports
-from saga_konbini import roles
+from oversight import reports
+from staff import roles
 from tests.certificates.factories import jst
 from tests.certificates.records import kiosk_record, terminal_for
 

@@ -9,8 +9,10 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from audit.services import Actor
+from certificates.lifecycle import issuance_void
 from certificates.models import IssuanceRecord, IssuedCertificateNumber
-from certificates.services import IssueRequest, certificate_issue, issuance_void
+from certificates.options import IssueRequest
+from certificates.services import certificate_issue
 from residents.models import Resident
 from tests.certificates.factories import ResidentFactory, SealRegistrationFactory, jst, signing_dir_for_tests
 

@@ -12,8 +12,9 @@ from django.core.management import CommandError, call_command
 from pypdf import PdfWriter
 
 from audit.services import Actor
+from certificates.options import IssueRequest
 from certificates.rendering import RenderCopy, read_verification_payloads, render_certificate_pdf
-from certificates.services import IssueRequest, certificate_issue
+from certificates.services import certificate_issue
 from certificates.signing import pdf_sign
 from tests.certificates.factories import (
     ResidentFactory,

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from kiosk_api.models import MaintenanceWindow
-from saga_konbini import roles
+from staff import roles
 
 pytestmark = pytest.mark.django_db
 

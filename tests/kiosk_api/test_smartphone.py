@@ -15,9 +15,9 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from audit.views import AUDITOR_GROUP
 from kiosk_api.models import CrlSnapshot, KioskAlert
 from kiosk_api.tasks import crl_refresh_task
+from oversight.views import AUDITOR_GROUP
 from residents.models import CardLink, Resident
 from simulators import jpki as jpki_sim
 from tests.kiosk_api.cards import BASE, Pki, authenticate, card_link_of, error_code, ok_holder, signed_in

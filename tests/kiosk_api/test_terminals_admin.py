@@ -22,8 +22,8 @@ from kiosk_api.crl import CrlRefreshError, crl_refresh
 from kiosk_api.models import CrlSnapshot, KioskAlert, Terminal
 from kiosk_api.services import terminal_register, terminal_revoke
 from kiosk_api.tasks import crl_refresh_task
-from saga_konbini import roles
 from simulators import jpki as jpki_sim
+from staff import roles
 from tests.kiosk_api.cards import BASE, NOW
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +49,7 @@ def test_register_terminal_refuses_an_unknown_chain():
 
 @pytest.fixture
 def supervisor_client(client, settings):
-    """A 係長: the role that registers terminals and rotates their tokens (saga_konbini/roles.py)."""
+    """A 係長: the role that registers terminals and rotates their tokens (staff/roles.py)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     groups = roles.roles_ensure()
     supervisor = User.objects.create_user("kakaricho", password="a-long-supervisor-password", is_staff=True)

@@ -16,7 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from pypdf import PdfReader
 
 from audit.services import Actor
-from certificates.services import IssueRequest, certificate_issue
+from certificates.options import IssueRequest
+from certificates.services import certificate_issue
 from residents.models import Resident
 from sync.errors import RetryLater
 from sync.models import Batch, SyncAlert, SyncCursor

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from audit.services import Actor
+from certificates.lifecycle import issuance_void
 from certificates.models import Fee, IssuanceRecord, IssuanceStop
 from certificates.services import (
     FeeLocked,
@@ -26,11 +27,10 @@ from certificates.services import (
     fee_save,
     issuance_stop_create,
     issuance_stop_lift,
-    issuance_void,
 )
 from kiosk_api import services as kiosk
 from kiosk_api.models import MaintenanceWindow, Terminal
-from saga_konbini import roles
+from staff import roles
 from sync.models import SyncCursor
 from sync.services import sync_run
 from tests.certificates.factories import FeeFactory, IssuanceStopFactory

@@ -183,8 +183,8 @@ def test_multiprocess_mode_sums_every_process(tmp_path):
         """
         import django; django.setup()
         from prometheus_client import generate_latest
-        from saga_konbini.metrics import _process_registry
-        print(generate_latest(_process_registry()).decode())
+        from saga_konbini.metrics import process_registry
+        print(generate_latest(process_registry()).decode())
         """
     )
     out = subprocess.run(

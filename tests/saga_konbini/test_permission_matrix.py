@@ -1,4 +1,4 @@
-"""The permission matrix (saga_konbini/roles.py) against the running admin and /audit/.
+"""The permission matrix (staff/roles.py) against the running admin and /audit/.
 
 Signed in as each role (窓口職員, 係長, 監査, システム管理者, and a staff account in no role), the tests
 walk every registered model's pages for a real object, POST every admin action on a real object and
@@ -30,13 +30,13 @@ from django.urls import URLPattern, URLResolver, reverse
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from audit import urls as audit_urls
 from audit.models import AuditEvent, AuditVerificationRun
 from audit.services import Actor, audit_record
 from certificates.models import IssuanceRecord
 from kiosk_api.models import CrlSnapshot, KioskAlert, MaintenanceWindow, Terminal
-from saga_konbini import roles
-from saga_konbini.roles import MATRIX, MODEL_PAGES, ROLE_KEYS, Rule
+from oversight import urls as audit_urls
+from staff import roles
+from staff.roles import MATRIX, MODEL_PAGES, ROLE_KEYS, Rule
 from sync.models import Batch, QuarantinedRecord, ResidentBlock, SyncAlert, SyncCursor
 from tests.certificates.factories import (
     CardLinkFactory,
@@ -461,7 +461,7 @@ def test_every_action_does_what_the_matrix_says_and_nothing_when_refused(role, k
     if role not in roles.ADMIN_ENTRANTS:
         assert response.status_code == 302 and response["Location"].startswith(LOGIN)
         return
-    # Not offered to this user: forbidden (saga_konbini/roles.py, admin_actions_offered_only).
+    # Not offered to this user: forbidden (staff/roles.py, admin_actions_offered_only).
     assert response.status_code == 403, response.status_code
     levels = {m.level for m in get_messages(response.wsgi_request)}
     assert messages.SUCCESS not in levels

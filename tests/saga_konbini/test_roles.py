@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from certificates.models import Fee, IssuanceRecord, IssuanceStop
 from kiosk_api.models import MaintenanceWindow, Terminal
-from saga_konbini import roles
+from staff import roles
 from tests.certificates.records import kiosk_record, terminal_for
 
 pytestmark = pytest.mark.django_db

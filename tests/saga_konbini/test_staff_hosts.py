@@ -8,7 +8,7 @@ from axes.models import AccessAttempt
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from saga_konbini import roles
+from staff import roles
 
 pytestmark = pytest.mark.django_db
 

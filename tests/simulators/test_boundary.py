@@ -16,7 +16,16 @@ import pytest
 from tests.saga_konbini.test_production_settings import _production_env, _start
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCT_APPS = ["audit", "residents", "certificates", "kiosk_api", "sync", "staff", "saga_konbini"]
+PRODUCT_APPS = [
+    "audit",
+    "residents",
+    "certificates",
+    "kiosk_api",
+    "sync",
+    "staff",
+    "oversight",
+    "saga_konbini",
+]
 LOADERS_BY_NAME = {"import_module", "__import__", "import_string", "include"}
 
 

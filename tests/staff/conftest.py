@@ -11,7 +11,7 @@ from django.urls import reverse
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from saga_konbini import roles
+from staff import roles
 
 PASSWORD = "staff-test-password-1"
 

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from saga_konbini import roles
+from staff import roles
 from tests.staff.conftest import code_now, device_of, make_user, sign_in
 
 pytestmark = pytest.mark.django_db

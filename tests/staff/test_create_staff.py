@@ -16,7 +16,7 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import AuditEvent
-from saga_konbini import roles
+from staff import roles
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import AuditEvent
-from saga_konbini import roles
+from staff import roles
 from staff.services import totp_secret_base32
 from tests.staff.conftest import code_now, device_of, make_user, sign_in
 

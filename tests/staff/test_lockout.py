@@ -7,7 +7,7 @@ import pytest
 from axes.models import AccessAttempt
 from django.test import Client
 
-from saga_konbini import roles
+from staff import roles
 from tests.staff.conftest import code_now, device_of, make_user, sign_in
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
-from saga_konbini import roles
+from staff import roles
 from staff.forms import INVALID_LOGIN
 from tests.staff.conftest import PASSWORD, code_now, device_of, make_user, sign_in
 

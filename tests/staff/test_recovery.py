@@ -11,7 +11,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import AuditEvent
 from audit.services import AuditPayloadError
-from saga_konbini import roles
+from staff import roles
 from staff.services import staff_lockout_reset, staff_otp_reset
 from tests.staff.conftest import code_now, device_of, make_user, sign_in
 

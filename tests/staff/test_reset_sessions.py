@@ -18,7 +18,7 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.models import AuditEvent
-from saga_konbini import roles
+from staff import roles
 from staff.services import staff_otp_enrol_confirm, staff_otp_reset
 from tests.staff.conftest import code_now, device_of, make_user, sign_in
 

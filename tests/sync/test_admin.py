@@ -75,7 +75,7 @@ def test_feed_admin_is_read_only(admin_client, history):
 
 
 def _staff(django_user_model, role: str | None):
-    from saga_konbini import roles
+    from staff import roles
 
     groups = roles.roles_ensure()
     user = django_user_model.objects.create_user(
@@ -87,7 +87,7 @@ def _staff(django_user_model, role: str | None):
 
 
 def test_dashboard_shows_the_line_the_gap_alert_and_the_quarantine(client, django_user_model, history):
-    from saga_konbini import roles
+    from staff import roles
 
     client.force_login(_staff(django_user_model, roles.CLERK))
     page = client.get(reverse("admin:sync_batch_changelist"))
@@ -102,7 +102,7 @@ def test_dashboard_shows_the_line_the_gap_alert_and_the_quarantine(client, djang
 
 
 def test_a_clerk_cannot_run_the_sync(client, django_user_model, settings):
-    from saga_konbini import roles
+    from staff import roles
 
     fu.write_batch(Path(settings.SYNC_INBOX_DIR), 1, fu.family(), kind="full")
     client.force_login(_staff(django_user_model, roles.CLERK))
@@ -115,7 +115,7 @@ def test_a_supervisor_runs_the_sync_now_and_the_batch_is_audited_as_theirs(
     client, django_user_model, settings
 ):
     from audit.models import AuditEvent
-    from saga_konbini import roles
+    from staff import roles
 
     fu.write_batch(Path(settings.SYNC_INBOX_DIR), 1, fu.family(), kind="full")
     supervisor = _staff(django_user_model, roles.SUPERVISOR)

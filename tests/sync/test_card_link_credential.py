@@ -10,7 +10,7 @@ from django.core.management import call_command
 
 from residents.models import CardLink
 from sync.models import QuarantinedRecord
-from sync.selectors import resident_is_sync_blocked
+from sync.selectors import resident_codes_sync_blocked
 from tests.sync import feedutil as fu
 
 pytestmark = pytest.mark.django_db
@@ -90,7 +90,7 @@ def test_an_unknown_credential_is_quarantined_and_blocks_its_resident(inbox, cre
     call_command("sync_run")
     record = QuarantinedRecord.objects.get()
     assert record.reason_code == "invalid_choice" and "電子証明書の種類" in record.reason
-    assert resident_is_sync_blocked(resident_code="R002")
+    assert "R002" in resident_codes_sync_blocked(resident_codes=["R002"])
     assert not CardLink.objects.filter(serial="7c").exists()
     # The rest of the batch applied.
     assert (PHONE_ISSUER, "8d", "smartphone") in _links("R001")

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 from residents.models import Resident
-from sync import services
 from sync.models import Batch
-from sync.services import sync_run
+from sync.services import apply, sync_run
 from tests.sync import feedutil as fu
 
 pytestmark = pytest.mark.django_db
@@ -63,7 +62,7 @@ def test_a_file_renamed_over_the_batch_after_it_was_opened_is_not_applied(inbox,
     forged = inbox / "forged.tmp"
     forged.write_bytes(_forged(tmp_path, "偽郎"))
     # Between the checks and the apply, someone with write access renames other bytes over the file.
-    _before(monkeypatch, services._BatchApplier, "apply_stream", lambda: os.replace(forged, written.jsonl))
+    _before(monkeypatch, apply._BatchApplier, "apply_stream", lambda: os.replace(forged, written.jsonl))
 
     result = sync_run()
 
@@ -76,7 +75,7 @@ def test_a_file_rewritten_in_place_during_the_apply_is_rejected(inbox, monkeypat
     forged = _forged(tmp_path, "偽郎")
     assert len(forged) == written.jsonl.stat().st_size
     _before(
-        monkeypatch, services._BatchApplier, "apply_stream", lambda: _rewrite_in_place(written.jsonl, forged)
+        monkeypatch, apply._BatchApplier, "apply_stream", lambda: _rewrite_in_place(written.jsonl, forged)
     )
 
     result = sync_run()
@@ -90,14 +89,14 @@ def test_a_file_rewritten_between_the_passes_of_an_ungrouped_batch_is_rejected(i
     # Lines not grouped in entity order take the slower path: a scan, then one pass per entity.
     written = fu.write_batch(inbox, 2, _lines("太郎", grouped=False))
     forged = _forged(tmp_path, "偽郎", grouped=False)
-    original_scan = services.batch_scan
+    original_scan = apply.batch_scan
 
     def scan_then_rewrite(**kwargs: Any) -> Any:
         scan = original_scan(**kwargs)
         _rewrite_in_place(written.jsonl, forged)
         return scan
 
-    monkeypatch.setattr(services, "batch_scan", scan_then_rewrite)
+    monkeypatch.setattr(apply, "batch_scan", scan_then_rewrite)
 
     result = sync_run()
 

@@ -1,4 +1,4 @@
-"""The initial load (a full batch into an empty mirror) takes the bulk path of sync/bulk.py: one
+"""The initial load (a full batch into an empty mirror) takes the bulk path of sync/services/bulk.py: one
 binary COPY per entity group, foreign keys checked once at the end. It must write exactly what the
 chunked path writes, keep the schema as it was, and fall back to the chunked path (which quarantines
 a refused row) when PostgreSQL refuses a row mid-stream."""
@@ -17,9 +17,8 @@ import pytest
 from django.db import connection
 
 from residents.models import CardLink, Household, Resident, SealRegistration, TaxAssessment, TaxPayment
-from sync import bulk, services
 from sync.models import QuarantinedRecord
-from sync.services import sync_run
+from sync.services import apply, bulk, sync_run
 from sync.validation import ENTITY_ORDER, Clean, validate_tax_payment
 from tests.sync import feedutil as fu
 
@@ -69,13 +68,13 @@ def counted_streams(monkeypatch) -> list[str]:
             opened.append(table)
             super().__init__(table=table, columns=columns, types=types)
 
-    monkeypatch.setattr(services, "CopyStream", Counted)
+    monkeypatch.setattr(apply, "CopyStream", Counted)
     return opened
 
 
 def test_initial_load_streams_each_group_once_and_keeps_the_schema(settings, monkeypatch, counted_streams):
     assert connection.vendor == "postgresql"
-    monkeypatch.setattr(services, "WRITE_CHUNK", 4)  # several chunks per group, one COPY per group
+    monkeypatch.setattr(apply, "WRITE_CHUNK", 4)  # several chunks per group, one COPY per group
     before = _foreign_keys()
     fu.write_batch(Path(settings.SYNC_INBOX_DIR), 1, _city(), kind="full")
 
@@ -107,8 +106,8 @@ def test_initial_load_writes_what_the_chunked_path_writes(settings, monkeypatch)
     # The same batch again is a full re-load of a filled mirror: the chunked upsert path.
     for model in reversed(MIRROR):
         model.objects.all().delete()
-    monkeypatch.setattr(services, "_initial_load_speedups", lambda manifest: contextlib.nullcontext())
-    monkeypatch.setattr(services._BatchApplier, "_stream_for", _refuse_streaming)
+    monkeypatch.setattr(apply, "_initial_load_speedups", lambda manifest: contextlib.nullcontext())
+    monkeypatch.setattr(apply._BatchApplier, "_stream_for", _refuse_streaming)
     fu.write_batch(inbox, 2, _city(), kind="full")
     sync_run()
 
@@ -129,8 +128,8 @@ def test_a_row_refused_mid_stream_falls_back_to_the_chunked_path_and_is_quaranti
             values={**balanced.values, "unpaid": data["unpaid"]}, resident_code=balanced.resident_code
         )
 
-    monkeypatch.setitem(services.VALIDATORS, "tax_payment", lenient)
-    monkeypatch.setattr(services, "WRITE_CHUNK", 4)
+    monkeypatch.setitem(apply.VALIDATORS, "tax_payment", lenient)
+    monkeypatch.setattr(apply, "WRITE_CHUNK", 4)
     before = _foreign_keys()
     lines = _city()
     bad = next(i for i, line in enumerate(lines) if line["entity"] == "tax_payment")

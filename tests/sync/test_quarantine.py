@@ -10,11 +10,10 @@ import pytest
 
 from audit.models import AuditEvent
 from residents.models import CardLink, Household, Resident, SealRegistration, TaxAssessment, TaxPayment
-from sync import services
 from sync.models import Batch, QuarantinedRecord, ResidentBlock
 from sync.redaction import MY_NUMBER_MARKER
-from sync.selectors import resident_codes_sync_blocked, resident_is_sync_blocked
-from sync.services import sync_run
+from sync.selectors import resident_codes_sync_blocked
+from sync.services import apply, sync_run
 from sync.validation import Clean, validate_tax_payment
 from tests.sync import feedutil as fu
 
@@ -141,17 +140,19 @@ def test_quarantined_mirror_row_keeps_its_previous_values(inbox):
 def test_a_later_valid_upsert_resolves_the_quarantine_and_releases_the_block(inbox):
     fu.write_batch(inbox, 2, [fu.upsert("resident", fu.resident("R002", seed=2, my_number=BAD_MY_NUMBER))])
     sync_run()
-    assert resident_is_sync_blocked(resident_code="R002")
+    assert "R002" in resident_codes_sync_blocked(resident_codes=["R002"])
     # An unrelated valid record does not resolve it.
     fu.write_batch(inbox, 3, [fu.upsert("resident", fu.resident("R001", seed=1))])
     sync_run()
-    assert resident_is_sync_blocked(resident_code="R002")
+    assert "R002" in resident_codes_sync_blocked(resident_codes=["R002"])
 
     fu.write_batch(inbox, 4, [fu.upsert("resident", fu.resident("R002", seed=2, given_name="次郎"))])
     sync_run()
 
-    assert not resident_is_sync_blocked(resident_code="R002")
-    assert not resident_is_sync_blocked(resident_code="R001")  # the household member, released too
+    assert "R002" not in resident_codes_sync_blocked(resident_codes=["R002"])
+    assert "R001" not in resident_codes_sync_blocked(
+        resident_codes=["R001"]
+    )  # the household member, released too
     record = QuarantinedRecord.objects.get()
     assert record.resolved_at is not None and record.resolved_by == Batch.objects.get(number=4)
     assert not ResidentBlock.objects.filter(released_at__isnull=True).exists()
@@ -161,12 +162,12 @@ def test_a_later_valid_upsert_resolves_the_quarantine_and_releases_the_block(inb
 def test_a_later_valid_delete_resolves_the_quarantine(inbox):
     fu.write_batch(inbox, 2, [fu.upsert("card_link", fu.card_link("abc", "R002", active_from="2024-13-01"))])
     sync_run()
-    assert resident_is_sync_blocked(resident_code="R002")
+    assert "R002" in resident_codes_sync_blocked(resident_codes=["R002"])
 
     fu.write_batch(inbox, 3, [fu.delete("card_link", f"{fu.ISSUER}:abc")])
     sync_run()
 
-    assert not resident_is_sync_blocked(resident_code="R002")
+    assert "R002" not in resident_codes_sync_blocked(resident_codes=["R002"])
     assert QuarantinedRecord.objects.get().resolved_by == Batch.objects.get(number=3)
 
 
@@ -178,7 +179,7 @@ def test_a_record_the_database_refuses_is_quarantined_without_aborting_the_batch
             values={**balanced.values, "unpaid": data["unpaid"]}, resident_code=balanced.resident_code
         )
 
-    monkeypatch.setitem(services.VALIDATORS, "tax_payment", lenient)
+    monkeypatch.setitem(apply.VALIDATORS, "tax_payment", lenient)
     lines = [fu.upsert("tax_payment", fu.tax_payment(code, 2024)) for code in ("R001", "R002", "R003")]
     lines.insert(1, fu.upsert("tax_payment", fu.tax_payment("R001", 2023, unpaid=5)))
     fu.write_batch(inbox, 2, lines)
@@ -194,7 +195,7 @@ def test_a_record_the_database_refuses_is_quarantined_without_aborting_the_batch
         "R002",
         "R003",
     }
-    assert resident_is_sync_blocked(resident_code="R001")
+    assert "R001" in resident_codes_sync_blocked(resident_codes=["R001"])
 
 
 def test_seal_replacement_in_one_batch_applies_abolition_first(inbox):

@@ -288,9 +288,9 @@ def test_a_symlinked_archive_folder_is_a_misconfiguration(inbox, tmp_path):
 
 
 def test_a_full_batch_applied_in_chunks_keeps_the_last_line_per_key(inbox, monkeypatch):
-    from sync import services
+    from sync.services import apply
 
-    monkeypatch.setattr(services, "WRITE_CHUNK", 2)  # force several chunks and a late rewrite
+    monkeypatch.setattr(apply, "WRITE_CHUNK", 2)  # force several chunks and a late rewrite
     lines = [fu.upsert("household", fu.household(f"H00{n}")) for n in (1, 2, 3)]
     lines.append(fu.upsert("resident", fu.resident("R001", given_name="最初")))
     lines += [fu.upsert("resident", fu.resident(f"R00{n}", f"H00{n % 3 + 1}", seed=n)) for n in (2, 3, 4, 5)]

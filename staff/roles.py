@@ -35,6 +35,9 @@ from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponseBase
 
+from audit.models import AuditEvent
+from audit.services import audit_record
+
 CLERK = "窓口職員"
 SUPERVISOR = "係長"
 AUDITOR = "監査"
@@ -597,7 +600,7 @@ def matrix_markdown() -> str:
     lines = [
         "# Who may see and do what (the permission matrix)",
         "",
-        "Generated from `saga_konbini/roles.py` (`MATRIX`) by `manage.py roles_matrix`; do not edit by",
+        "Generated from `staff/roles.py` (`MATRIX`) by `manage.py roles_matrix`; do not edit by",
         "hand. `tests/saga_konbini/test_permission_matrix.py` fails when this file is stale, when a",
         "page, action or view answers differently from the table for any role, and when an admin page,",
         "admin action or `/audit/` view has no row.",
@@ -651,9 +654,6 @@ def actor_permission_require(*, actor: Any, permission: str, action: str, termin
     own when the caller has none open (so that it survives the refusal), then raised. Call it
     before the service changes anything.
     """
-    from audit.models import AuditEvent
-    from audit.services import audit_record
-
     kinds = AuditEvent.ActorKind
     if actor.kind in (kinds.JOB, kinds.SYSTEM):
         return

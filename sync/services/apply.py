@@ -1,68 +1,60 @@
-"""Applying the core-system feed to the mirror (SPEC §5).
+"""Applying one batch of the core-system feed to the mirror, inside the caller's transaction (SPEC §5).
 
-``sync_run`` is the one door: the Celery beat task and ``manage.py sync_run`` both call it. It works
-in steps, each one database transaction that holds the SyncCursor row lock, so two workers never act
-on the line at the same time and a batch is applied at most once. Files move only after the step's
-transaction has committed; a crash in between leaves a file whose number is already applied, and the
-next run recognises it by its checksum and only moves it.
+``batch_apply`` streams the batch in one pass when its lines come grouped in entity order (they do,
+from the core system), else scans it and applies entity by entity; either way each entity's rules
+(households, residents, then their children; deletes children first) and the quarantine of what is
+invalid (sync/services/quarantine.py). The writing itself is sync/services/bulk.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import itertools
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Model, Q
 from django.utils import timezone
-from psycopg.types.json import set_json_dumps
 
-from audit.models import AuditEvent
 from audit.services import Actor, audit_record
 from residents.crypto import my_number_encrypt
 from residents.models import CardLink, Household, Resident, SealRegistration, TaxAssessment, TaxPayment
-from saga_konbini.roles import actor_permission_require
-from sync.bulk import (
-    CopyStream,
-    CopyStreamFailed,
-    column_types,
-    foreign_keys_checked_once,
-    garbage_collector_paused,
-    json_dumps_fast,
-    tables_owned,
-)
-from sync.errors import BatchRejected, Misconfigured, RetryLater
+from sync import queries
 from sync.feed import (
-    ARCHIVE_DIR,
-    REJECTED_DIR,
     BatchFile,
     BatchScan,
     InboxEntry,
     Manifest,
-    batch_file_open,
-    batch_files_move,
     batch_lines,
     batch_records,
     batch_scan,
-    file_sha256,
-    inbox_path,
-    inbox_scan,
-    manifest_read,
 )
-from sync.models import Batch, QuarantinedRecord, ResidentBlock, SyncAlert, SyncCursor
-from sync.redaction import my_numbers_redact, my_numbers_redact_text
-from sync.selectors import mirror_freshness
+from sync.models import Batch, QuarantinedRecord
+from sync.redaction import my_numbers_redact_text
+from sync.services.bulk import (
+    QUERY_CHUNK,
+    CopyStream,
+    CopyStreamFailed,
+    chunks,
+    column_types,
+    foreign_keys_checked_once,
+    garbage_collector_paused,
+    tables_owned,
+    upsert,
+)
+from sync.services.quarantine import (
+    Quarantine,
+    quarantine_key_digest,
+    quarantine_resolve,
+    quarantine_store,
+    sanitized,
+    storable,
+)
 from sync.validation import (
     ENTITY_LABELS,
     ENTITY_ORDER,
@@ -78,7 +70,7 @@ logger = logging.getLogger(__name__)
 # Rows per INSERT (and per savepoint): large enough for bulk speed, small enough that a refused
 # row is found by bisection in a few steps.
 WRITE_CHUNK = 20_000
-_QUERY_CHUNK = 5_000
+
 _MODELS: dict[str, type[Model]] = {
     "household": Household,
     "resident": Resident,
@@ -99,334 +91,6 @@ _ENVELOPE = frozenset({"op", "entity", "key", "data"})
 _DB_REFUSED = "データベースの整合性制約に違反するため適用できません。基幹系のデータを確認してください。"
 
 
-# --- results ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BatchOutcome:
-    number: int
-    status: str  # "applied", "rejected" or "leftover_archived"
-    kind: str = ""
-    records_applied: int = 0
-    records_quarantined: int = 0
-    reason_code: str = ""
-    reason: str = ""
-
-
-@dataclass
-class SyncRunResult:
-    """What one run did. ``stopped`` is empty when the line is caught up or waiting for a batch
-    still being written; otherwise it names why the line stops (gap, rejected)."""
-
-    outcomes: list[BatchOutcome] = field(default_factory=list)
-    stopped: str = ""
-    stopped_at: int | None = None
-    message: str = ""
-
-    @property
-    def applied(self) -> list[BatchOutcome]:
-        return [o for o in self.outcomes if o.status == Batch.Status.APPLIED]
-
-    @property
-    def rejected(self) -> list[BatchOutcome]:
-        return [o for o in self.outcomes if o.status == Batch.Status.REJECTED]
-
-    @property
-    def line_stopped(self) -> bool:
-        return bool(self.stopped)
-
-
-@dataclass
-class _Step:
-    outcome: BatchOutcome | None = None
-    move: InboxEntry | None = None
-    move_to: str = ""
-    batch_id: int | None = None
-    stop: str = ""
-    stop_at: int | None = None
-    message: str = ""
-    done: bool = False
-    error: Exception | None = None
-
-
-# --- the entry point ----------------------------------------------------------------------------
-
-
-def sync_run(*, actor: Actor | None = None, now: datetime | None = None) -> SyncRunResult:
-    """Apply every pending batch in the inbox, in number order, until the line is caught up or
-    stops at a gap or a rejected batch (SPEC §5).
-
-    Raises RetryLater when the inbox cannot be read (an ``outage`` alert is open meanwhile) and
-    Misconfigured when the configuration is wrong (a ``misconfigured`` alert is open), and
-    ``PermissionDenied`` (audited as refused) when a staff actor lacks ``sync.run_sync``.
-    """
-    actor = actor or Actor.job("sync")
-    # A staff member runs it through 「今すぐ連携」, which needs sync.run_sync (係長); the periodic
-    # task and the command run as jobs.
-    actor_permission_require(actor=actor, permission="sync.run_sync", action="sync.run")
-    result = SyncRunResult()
-    while True:
-        step = _step(actor=actor, now=now)
-        if step.move is not None:
-            stored = batch_files_move(entry=step.move, inbox=_inbox(), folder=step.move_to, now=_now(now))
-            if step.batch_id is not None and stored:
-                Batch.objects.filter(pk=step.batch_id).update(stored_as=stored)
-        if step.error is not None:
-            raise step.error
-        if step.outcome is not None:
-            result.outcomes.append(step.outcome)
-        if step.stop or step.done:
-            result.stopped, result.stopped_at, result.message = step.stop, step.stop_at, step.message
-            _staleness_check(now=_now(now))
-            return result
-
-
-def _staleness_check(*, now: datetime) -> None:
-    """A ``stale`` alert while no batch was applied within SYNC_MAX_LAG_SECONDS (/readyz says the same)."""
-    with transaction.atomic():
-        SyncCursor.objects.select_for_update().filter(pk=1).first()
-        freshness = mirror_freshness(now=now)  # read under the lock: another worker may just have applied
-        if freshness.is_fresh:
-            _alert_clear(kinds=[SyncAlert.Kind.STALE], now=now)
-        else:
-            last = freshness.last_applied_at
-            since = timezone.localtime(last).strftime("%Y-%m-%d %H:%M") if last else "未適用"
-            message = (
-                f"基幹系の連携が遅れています(最終適用: {since})。基幹系からの送信状況を確認してください。"
-            )
-            _alert_raise(kind=SyncAlert.Kind.STALE, batch_number=None, message=message, now=now)
-
-
-def _now(now: datetime | None) -> datetime:
-    return now or timezone.now()
-
-
-def _inbox() -> Path:
-    return inbox_path(settings.SYNC_INBOX_DIR)
-
-
-def _step(*, actor: Actor, now: datetime | None) -> _Step:
-    """One unit of work under the cursor lock: apply, reject or tidy one batch, or stop."""
-    with transaction.atomic():
-        SyncCursor.objects.get_or_create(pk=1)
-        # The lock orders the line: a second worker waits here and then sees the advanced cursor.
-        cursor = SyncCursor.objects.select_for_update().get(pk=1)
-        stamp = _now(now)
-        cursor.last_checked_at = stamp
-        cursor.save(update_fields=["last_checked_at"])
-        try:
-            inbox = _inbox()
-            entries = inbox_scan(inbox=inbox)
-            for sub in (ARCHIVE_DIR, REJECTED_DIR):
-                # A symlinked archive/ would carry batches out of the inbox.
-                if (inbox / sub).is_symlink() or ((inbox / sub).exists() and not (inbox / sub).is_dir()):
-                    raise Misconfigured(f"受信フォルダ内の {sub} が通常のフォルダではありません。")
-        except RetryLater as exc:
-            _alert_raise(kind=SyncAlert.Kind.OUTAGE, batch_number=None, message=exc.message, now=stamp)
-            return _Step(error=exc, stop="outage", message=exc.message)
-        except Misconfigured as exc:
-            _alert_raise(kind=SyncAlert.Kind.MISCONFIGURED, batch_number=None, message=exc.message, now=stamp)
-            return _Step(error=exc, stop="misconfigured", message=exc.message)
-        _alert_clear(kinds=[SyncAlert.Kind.OUTAGE, SyncAlert.Kind.MISCONFIGURED], now=stamp)
-
-        next_number = cursor.next_batch_number
-        if next_number is not None:
-            for number in sorted(n for n in entries if n < next_number):
-                step = _leftover_handle(entry=entries[number], actor=actor, stamp=stamp, now=now)
-                if step is not None:
-                    return step
-        if next_number is None and not entries:
-            return _Step(done=True, message="未処理の連携バッチはありません。")
-        number = min(entries) if next_number is None else next_number
-        entry = entries.get(number)
-        rejected_open = SyncAlert.objects.filter(
-            kind=SyncAlert.Kind.REJECTED, batch_number=number, cleared_at__isnull=True
-        ).exists()
-        if entry is None and rejected_open:
-            message = f"連携番号 {number:010d} は受付拒否されています。修正した連携の再送を待っています。"
-            return _Step(stop="rejected", stop_at=number, message=message)
-        if entry is None and not any(n > number for n in entries):
-            SyncAlert.objects.filter(
-                kind=SyncAlert.Kind.GAP, batch_number=number, cleared_at__isnull=True
-            ).update(cleared_at=stamp)
-            return _Step(done=True, message="未処理の連携バッチはありません。")
-        if entry is None:
-            message = f"連携番号 {number:010d} が届いていません(後続の番号は受信済み)。"
-            message += "欠番の再送を依頼してください。"
-            _alert_raise(kind=SyncAlert.Kind.GAP, batch_number=number, message=message, now=stamp)
-            return _Step(stop="gap", stop_at=number, message=message)
-        if entry.manifest is None:
-            if any(e.manifest is not None for n, e in entries.items() if n > number):
-                return _reject(
-                    entry=entry,
-                    manifest=None,
-                    error=BatchRejected(
-                        "manifest_missing",
-                        "マニフェストがありません(後続の連携は完了しているため、書き込み途中ではありません)。再送を依頼してください。",
-                    ),
-                    actor=actor,
-                    stamp=stamp,
-                    now=now,
-                    line=True,
-                )
-            return _Step(done=True, message=f"連携番号 {number:010d} は書き込み中です(マニフェスト待ち)。")
-        manifest: Manifest | None = None
-        try:
-            if entry.jsonl is None:
-                raise BatchRejected(
-                    "data_missing",
-                    "データファイル(.jsonl)がなくマニフェストだけが届いています。再送を依頼してください。",
-                )
-            manifest = manifest_read(path=entry.manifest, number=number)
-            if next_number is None and manifest.kind != Batch.Kind.FULL:
-                raise BatchRejected(
-                    "first_batch_not_full",
-                    "最初の連携は全件(full)でなければなりません。全件連携を依頼してください。",
-                )
-            # Opened once: the checks and the apply read the same bytes through one descriptor, each
-            # pass checked against the manifest at its end. A line defect or a mismatch found while
-            # applying undoes everything applied so far (savepoint).
-            with batch_file_open(path=entry.jsonl, manifest=manifest) as batch_file, transaction.atomic():
-                batch = _batch_apply(entry=entry, batch_file=batch_file, actor=actor, stamp=stamp, now=now)
-        except BatchRejected as exc:
-            return _reject(
-                entry=entry, manifest=manifest, error=exc, actor=actor, stamp=stamp, now=now, line=True
-            )
-        cursor.next_batch_number = number + 1
-        cursor.last_applied_at = stamp
-        cursor.save(update_fields=["next_batch_number", "last_applied_at"])
-        # The line moved past these numbers: their gap / rejection alerts are over.
-        SyncAlert.objects.filter(
-            kind__in=[SyncAlert.Kind.GAP, SyncAlert.Kind.REJECTED],
-            batch_number__lte=number,
-            cleared_at__isnull=True,
-        ).update(cleared_at=stamp)
-        outcome = BatchOutcome(
-            number=number,
-            status=Batch.Status.APPLIED,
-            kind=batch.kind,
-            records_applied=batch.records_applied,
-            records_quarantined=batch.records_quarantined,
-        )
-        return _Step(outcome=outcome, move=entry, move_to=ARCHIVE_DIR, batch_id=batch.pk)
-
-
-def _leftover_handle(
-    *, entry: InboxEntry, actor: Actor, stamp: datetime, now: datetime | None
-) -> _Step | None:
-    """A number below the cursor: a crash leftover (same bytes as applied) is only archived;
-    anything else is rejected, since an applied batch is never applied twice (SPEC §5)."""
-    applied = Batch.objects.filter(number=entry.number, status=Batch.Status.APPLIED).first()
-    try:
-        if entry.jsonl is not None:
-            sha = file_sha256(entry.jsonl)
-        elif entry.manifest is not None:
-            sha = manifest_read(path=entry.manifest, number=entry.number).sha256
-        else:  # pragma: no cover - inbox_scan only lists numbers with a file
-            return None
-    except BatchRejected as exc:
-        if exc.reason_code == "file_missing":
-            return _Step(done=False)  # another worker just moved it: look again
-        sha = ""
-    if applied is not None and sha == applied.sha256:
-        return _Step(
-            outcome=BatchOutcome(number=entry.number, status="leftover_archived", kind=applied.kind),
-            move=entry,
-            move_to=ARCHIVE_DIR,
-        )
-    if applied is not None:
-        error = BatchRejected(
-            "already_applied",
-            f"連携番号 {entry.number:010d} は適用済みですが、内容が異なるものが再び届きました。"
-            "同じ番号は二度適用しません。",
-        )
-    else:
-        error = BatchRejected(
-            "number_before_line",
-            f"連携番号 {entry.number:010d} は現在の連携の開始番号より前のため適用できません。",
-        )
-    return _reject(entry=entry, manifest=None, error=error, actor=actor, stamp=stamp, now=now, line=False)
-
-
-def _reject(
-    *,
-    entry: InboxEntry,
-    manifest: Manifest | None,
-    error: BatchRejected,
-    actor: Actor,
-    stamp: datetime,
-    now: datetime | None,
-    line: bool,
-) -> _Step:
-    """Record a whole-batch rejection (SPEC §5); the files go to rejected/ after commit. ``line`` is
-    true when the rejected number is the line's next one: then the line stops and an alert stays
-    open until a corrected batch of that number applies."""
-    sha = ""
-    if entry.jsonl is not None:
-        try:
-            sha = file_sha256(entry.jsonl)
-        except (BatchRejected, RetryLater):
-            sha = ""
-    batch = Batch.objects.create(
-        number=entry.number,
-        kind=manifest.kind if manifest else "",
-        status=Batch.Status.REJECTED,
-        records_declared=manifest.records if manifest else None,
-        sha256=sha,
-        manifest_created_at=manifest.created_at if manifest else None,
-        received_at=stamp,
-        finished_at=_now(now),
-        reason_code=error.reason_code,
-        reason=error.reason,
-    )
-    message = f"連携番号 {entry.number:010d} を受付拒否しました: {error.reason}"
-    if line:
-        _alert_raise(kind=SyncAlert.Kind.REJECTED, batch_number=entry.number, message=message, now=stamp)
-    audit_record(
-        actor=actor,
-        action="sync.batch_rejected",
-        outcome=AuditEvent.Outcome.FAILURE,
-        reason=error.reason_code,
-        payload={"batch": entry.number, "kind": batch.kind, "reason_code": error.reason_code},
-    )
-    logger.warning("sync batch %010d rejected: %s", entry.number, error.reason_code)
-    return _Step(
-        outcome=BatchOutcome(
-            number=entry.number,
-            status=Batch.Status.REJECTED,
-            kind=batch.kind,
-            reason_code=error.reason_code,
-            reason=error.reason,
-        ),
-        move=entry,
-        move_to=REJECTED_DIR,
-        batch_id=batch.pk,
-        stop="rejected" if line else "",
-        stop_at=entry.number if line else None,
-        message=message,
-    )
-
-
-# --- alerts -------------------------------------------------------------------------------------
-
-
-def _alert_raise(*, kind: str, batch_number: int | None, message: str, now: datetime) -> None:
-    """One open alert per (kind, batch number); seeing the condition again refreshes it."""
-    alert = SyncAlert.objects.filter(kind=kind, batch_number=batch_number, cleared_at__isnull=True).first()
-    if alert is None:
-        SyncAlert.objects.create(
-            kind=kind, batch_number=batch_number, message=message, raised_at=now, last_seen_at=now
-        )
-    else:
-        alert.last_seen_at = now
-        alert.message = message
-        alert.save(update_fields=["last_seen_at", "message"])
-
-
-def _alert_clear(*, kinds: Sequence[str], now: datetime) -> None:
-    SyncAlert.objects.filter(kind__in=kinds, cleared_at__isnull=True).update(cleared_at=now)
-
-
 # --- applying one batch -------------------------------------------------------------------------
 
 
@@ -445,57 +109,6 @@ class _Final:
     record: Any = None  # kept only for quarantine, as received: _quarantine removes the My Numbers
 
 
-@dataclass
-class _Quarantine:
-    line: int
-    op: str
-    entity: str
-    key: str  # as received: finds the residents the record concerns
-    error: RecordInvalid
-    record: Any
-    resident_codes: set[str]
-    stored_key: str = ""  # the key and the reason as stored, My Numbers replaced
-    reason: str = ""
-    key_digest: str = ""  # set when the stored key lost a My Number: see _key_digest
-    my_numbers_removed: int = 0
-    household_code: str = ""  # the household a resident record names, as received
-
-
-def _sanitized(record: Any) -> tuple[Any, int]:
-    """The record as received, every My Number replaced by a marker (the archive keeps the original
-    bytes), in a form the database can store; and how many My Numbers were removed."""
-    if not isinstance(record, dict):
-        return None, 0
-    clean, removed = my_numbers_redact(record)
-    return _storable(clean), removed
-
-
-def _key_digest(entity: str, key: str) -> str:
-    """A keyed hash of a quarantined record's key as received, stored when the key itself held a My
-    Number and is stored redacted: a later valid record for that key must still resolve the record
-    and release its blocks (SPEC §5), which the redacted key alone cannot tell. Keyed with the
-    SECRET_KEY, since a plain hash of 10^11 possible My Numbers is reversed by trying them all."""
-    secret = hashlib.sha256(b"sync.QuarantinedRecord.key_digest" + settings.SECRET_KEY.encode()).digest()
-    return hmac.new(secret, f"{entity}:{key}".encode(), hashlib.sha256).hexdigest()
-
-
-def _storable(value: Any) -> Any:
-    """PostgreSQL's text and jsonb cannot hold U+0000: show it as the visible escape ``\\x00``
-    so that a record carrying one is quarantined for a clerk to see instead of crashing the batch."""
-    if isinstance(value, str):
-        return value.replace("\x00", "\\x00")
-    if isinstance(value, dict):
-        return {_storable(k): _storable(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_storable(item) for item in value]
-    return value
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 class _BatchApplier:
     """Applies one scanned batch inside the caller's transaction; see SPEC §5 for the rules."""
 
@@ -506,7 +119,7 @@ class _BatchApplier:
         self.batch = batch
         self.stamp = stamp
         self.full = manifest.kind == Batch.Kind.FULL
-        self.quarantined: list[_Quarantine] = []
+        self.quarantined: list[Quarantine] = []
         # Keys of the batch per parent entity: in a full batch a reference must point into the batch.
         self.batch_keys: dict[str, set[str]] = {"household": set(), "resident": set()}
         self.delta_deletes: dict[str, list[tuple[int, str]]] = {"household": [], "resident": []}
@@ -531,7 +144,7 @@ class _BatchApplier:
         self.empty: dict[str, bool] = {}
         self.direct_ok = True
         self.all_household_ids: dict[str, int] | None = None
-        # The initial load streams each group through one COPY (sync/bulk.py CopyStream).
+        # The initial load streams each group through one COPY (bulk.py CopyStream).
         self.streaming = False
         self.stream: CopyStream | None = None
 
@@ -587,20 +200,20 @@ class _BatchApplier:
         # Every quarantined record passes here, and only what leaves here is stored: the one place
         # where the My Numbers are taken out. The residents it concerns are read from the record as
         # received, so a resident code that happens to pass the My Number check still blocks.
-        key = _storable(key)
+        key = storable(key)
         data = record.get("data") if isinstance(record, dict) else None
-        codes = {_storable(code) for code in (*resident_codes_in(entity, key, data), *resident_codes)}
-        stored, removed = _sanitized(record)
+        codes = {storable(code) for code in (*resident_codes_in(entity, key, data), *resident_codes)}
+        stored, removed = sanitized(record)
         # The key and the reason are shown and searched in the admin beside the record: a key that is
         # a My Number, or a field name or value that validation quoted into the reason, is taken out
         # the same way.
         stored_key, key_removed = my_numbers_redact_text(key)
-        key_digest = _key_digest(entity, key) if key_removed else ""
+        key_digest = quarantine_key_digest(entity, key) if key_removed else ""
         label = ENTITY_LABELS.get(entity, entity)
-        reason, reason_removed = my_numbers_redact_text(_storable(f"{label}: {error.reason}"))
+        reason, reason_removed = my_numbers_redact_text(storable(f"{label}: {error.reason}"))
         named = data.get("household_code") if isinstance(data, dict) else None
         self.quarantined.append(
-            _Quarantine(
+            Quarantine(
                 line=line,
                 op=op,
                 entity=entity,
@@ -612,7 +225,7 @@ class _BatchApplier:
                 reason=reason,
                 key_digest=key_digest,
                 my_numbers_removed=removed + key_removed + reason_removed,
-                household_code=_storable(named) if isinstance(named, str) else "",
+                household_code=storable(named) if isinstance(named, str) else "",
             )
         )
 
@@ -632,7 +245,7 @@ class _BatchApplier:
         if digests:
             keys = list(keys)
             self.resolved_digests[entity].update(
-                digest for digest in (_key_digest(entity, key) for key in keys) if digest in digests
+                digest for digest in (quarantine_key_digest(entity, key) for key in keys) if digest in digests
             )
         if watch:
             self.resolved[entity].update(key for key in keys if key in watch)
@@ -642,7 +255,7 @@ class _BatchApplier:
         self.resolved[entity].update(key for key in self.watch.get(entity, ()) if key not in keys)
         digests = self.watch_digests.get(entity)
         if digests:
-            present = {_key_digest(entity, key) for key in keys}
+            present = {quarantine_key_digest(entity, key) for key in keys}
             self.resolved_digests[entity].update(digests - present)
 
     # -- lookups ---------------------------------------------------------------------------------
@@ -651,7 +264,7 @@ class _BatchApplier:
         if len(codes) > 10_000:
             return {code: pk for code, pk in model._default_manager.values_list(field_name, "pk")}
         ids: dict[str, int] = {}
-        for chunk in _chunks(sorted(codes), _QUERY_CHUNK):
+        for chunk in chunks(sorted(codes), QUERY_CHUNK):
             ids.update(
                 model._default_manager.filter(**{f"{field_name}__in": chunk}).values_list(field_name, "pk")
             )
@@ -713,7 +326,7 @@ class _BatchApplier:
         codes = {key.split(":", 1)[0] for key in keys}
         found: dict[str, int] = {}
         model = TaxAssessment if entity == "tax_assessment" else TaxPayment
-        for chunk in _chunks(sorted(codes), _QUERY_CHUNK):
+        for chunk in chunks(sorted(codes), QUERY_CHUNK):
             if entity == "tax_assessment":
                 for pk, code, year in model._default_manager.filter(
                     resident__resident_code__in=chunk
@@ -737,7 +350,7 @@ class _BatchApplier:
                 self._stream_for(entity, rows).write([values for _, _, values in rows])
                 self._applied(entity, (key for key, _, _ in rows))
             return
-        for chunk in _chunks(rows, WRITE_CHUNK):
+        for chunk in chunks(rows, WRITE_CHUNK):
             self._write_chunk(entity, chunk)
 
     def _write_chunk(self, entity: str, chunk: Sequence[tuple[str, _Final, dict[str, Any]]]) -> None:
@@ -745,7 +358,7 @@ class _BatchApplier:
         validation is found by bisection and quarantined; the rest of the batch still applies."""
         try:
             with transaction.atomic():
-                _upsert(
+                upsert(
                     _MODELS[entity],
                     [values for _, _, values in chunk],
                     _CONFLICT_FIELDS[entity],
@@ -776,16 +389,13 @@ class _BatchApplier:
             stream.close()
 
     def _delete_ids(self, model: type[Model], ids: Sequence[int]) -> None:
-        table = connection.ops.quote_name(model._meta.db_table)
         with connection.cursor() as cursor:
-            for chunk in _chunks(list(ids), _QUERY_CHUNK):
-                # The table name comes from the model's meta; the ids are bound parameters.
-                placeholders = ",".join(["%s"] * len(chunk))
-                cursor.execute(f"DELETE FROM {table} WHERE id IN ({placeholders})", list(chunk))  # noqa: S608
+            for chunk in chunks(list(ids), QUERY_CHUNK):
+                queries.rows_delete(cursor, table=model._meta.db_table, ids=chunk)
 
     def _residents_delete(self, ids: Sequence[int]) -> None:
         # The mirror's children follow their resident (on_delete=CASCADE), done here in SQL for speed.
-        for chunk in _chunks(list(ids), _QUERY_CHUNK):
+        for chunk in chunks(list(ids), QUERY_CHUNK):
             for model in (CardLink, TaxPayment, TaxAssessment, SealRegistration):
                 child_ids = list(
                     model._default_manager.filter(resident_id__in=chunk).values_list("pk", flat=True)
@@ -986,7 +596,7 @@ class _BatchApplier:
                 active[row[2]["resident_id"]].append(row)
         in_batch = set(finals)
         mirror_active: set[int] = set()
-        for chunk in _chunks(sorted(active), _QUERY_CHUNK):
+        for chunk in chunks(sorted(active), QUERY_CHUNK):
             for resident_id, number in SealRegistration.objects.filter(
                 resident_id__in=chunk, status=SealRegistration.Status.ACTIVE
             ).values_list("resident_id", "registration_number"):
@@ -1038,7 +648,7 @@ class _BatchApplier:
         household_ids = self._ids_for_keys("household", {key for _, key in deletes})
         candidates = set(household_ids.values()) | set(self.full_stale["household"])
         occupied: set[int] = set()
-        for chunk in _chunks(sorted(candidates), _QUERY_CHUNK):
+        for chunk in chunks(sorted(candidates), QUERY_CHUNK):
             occupied.update(
                 Resident.objects.filter(household_id__in=chunk).values_list("household_id", flat=True)
             )
@@ -1062,7 +672,7 @@ class _BatchApplier:
     # -- book-keeping ----------------------------------------------------------------------------
 
     def quarantine_store(self, *, actor: Actor) -> None:
-        """QuarantinedRecord, ResidentBlock and one audit event per quarantined record (SPEC §5, §6)."""
+        """Find whom each quarantined record concerns, then store, block and audit (SPEC §5, §6)."""
         if not self.quarantined:
             return
         for item in self.quarantined:
@@ -1091,71 +701,18 @@ class _BatchApplier:
                         .values_list("resident__resident_code", flat=True)
                     )
         all_codes = set().union(*(item.resident_codes for item in self.quarantined))
-        resident_ids = self._ids_by_code(Resident, "resident_code", all_codes)
-        records = QuarantinedRecord.objects.bulk_create(
-            [
-                QuarantinedRecord(
-                    batch=self.batch,
-                    line_number=item.line,
-                    op=item.op,
-                    entity=item.entity,
-                    key=item.stored_key[:300],
-                    reason_code=item.error.reason_code,
-                    reason=item.reason,
-                    record=_jsonable(item.record),
-                    my_numbers_removed=item.my_numbers_removed,
-                    key_digest=item.key_digest,
-                )
-                for item in self.quarantined
-            ]
+        quarantine_store(
+            items=self.quarantined,
+            batch=self.batch,
+            actor=actor,
+            resident_ids=self._ids_by_code(Resident, "resident_code", all_codes),
         )
-        ResidentBlock.objects.bulk_create(
-            [
-                ResidentBlock(resident_code=code, quarantined_record=record)
-                for record, item in zip(records, self.quarantined, strict=True)
-                for code in sorted(item.resident_codes)
-            ]
-        )
-        for item in self.quarantined:
-            audit_record(
-                actor=actor,
-                action="sync.record_quarantined",
-                outcome=AuditEvent.Outcome.REFUSED,
-                reason=item.error.reason_code,
-                resident_ids=[resident_ids[c] for c in item.resident_codes if c in resident_ids],
-                payload={
-                    "batch": self.batch.number,
-                    "line": item.line,
-                    "entity": item.entity,
-                    "reason_code": item.error.reason_code,
-                },
-            )
 
     def resolve(self) -> int:
         """A valid record for a quarantined (entity, key) resolves it and releases its blocks."""
-        resolved_ids: list[int] = []
-        for entity, keys in self.resolved.items():
-            for chunk in _chunks(sorted(keys), _QUERY_CHUNK):
-                resolved_ids.extend(
-                    QuarantinedRecord.objects.filter(
-                        entity=entity, key__in=chunk, key_digest="", resolved_at__isnull=True
-                    ).values_list("pk", flat=True)
-                )
-        for entity, digests in self.resolved_digests.items():
-            for chunk in _chunks(sorted(digests), _QUERY_CHUNK):
-                resolved_ids.extend(
-                    QuarantinedRecord.objects.filter(
-                        entity=entity, key_digest__in=chunk, resolved_at__isnull=True
-                    ).values_list("pk", flat=True)
-                )
-        for chunk in _chunks(resolved_ids, _QUERY_CHUNK):
-            QuarantinedRecord.objects.filter(pk__in=chunk).update(
-                resolved_at=self.stamp, resolved_by=self.batch
-            )
-            ResidentBlock.objects.filter(quarantined_record_id__in=chunk, released_at__isnull=True).update(
-                released_at=self.stamp
-            )
-        return len(resolved_ids)
+        return quarantine_resolve(
+            keys=self.resolved, digests=self.resolved_digests, batch=self.batch, stamp=self.stamp
+        )
 
 
 def _record_data(clean: Clean) -> dict[str, Any]:
@@ -1164,76 +721,6 @@ def _record_data(clean: Clean) -> dict[str, Any]:
     if clean.resident_code:
         data["resident_code"] = clean.resident_code
     return data
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, ensure_ascii=False, default=str)) if value is not None else None
-
-
-def _upsert(
-    model: type[Model], rows: list[dict[str, Any]], conflict: tuple[str, ...], *, postgres: bool, direct: bool
-) -> None:
-    """Insert or update rows by natural key, keeping internal ids stable (the audit log uses them)."""
-    if not rows:
-        return
-    columns = list(rows[0])
-    updates = [c for c in columns if c not in conflict]
-    if not postgres:
-        # SQLite (development): Django's bulk upsert; correctness, not speed.
-        model._default_manager.bulk_create(
-            [model(**row) for row in rows],
-            update_conflicts=True,
-            unique_fields=[model._meta.get_field(c).name for c in conflict],
-            update_fields=[model._meta.get_field(c).name for c in updates],
-        )
-        return
-    # PostgreSQL: COPY into a temporary staging table, then one INSERT ... ON CONFLICT DO UPDATE.
-    # Measured in bench/sync_load.py against bulk_create; COPY is several times faster.
-    qn = connection.ops.quote_name
-    table = qn(model._meta.db_table)
-    stage = qn(f"sync_stage_{model._meta.db_table}")
-    cols = ", ".join(qn(c) for c in columns)
-    json_columns = [
-        i for i, c in enumerate(columns) if model._meta.get_field(c).get_internal_type() == "JSONField"
-    ]
-    types = column_types(model._meta.db_table, columns)
-    with connection.cursor() as cursor:
-        raw = cursor.cursor
-        if direct:
-            # The table was empty when this group started and the group's keys are distinct: a plain
-            # COPY is the whole upsert (the initial load).
-            _copy_rows(raw, table, cols, rows, json_columns, types)
-            return
-        # Identifiers come from the model's meta, never from the feed.
-        cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DROP "  # noqa: S608
-            f"AS SELECT {cols} FROM {table} WITH NO DATA"
-        )
-        cursor.execute(f"TRUNCATE {stage}")
-        _copy_rows(raw, stage, cols, rows, json_columns, types)
-        assignments = ", ".join(f"{qn(c)} = EXCLUDED.{qn(c)}" for c in updates)
-        cursor.execute(
-            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} "  # noqa: S608 - identifiers from model meta
-            f"ON CONFLICT ({', '.join(qn(c) for c in conflict)}) DO UPDATE SET {assignments}"
-        )
-
-
-def _copy_rows(
-    raw: Any, table: str, cols: str, rows: list[dict[str, Any]], json_columns: list[int], types: list[int]
-) -> None:
-    """COPY in PostgreSQL's binary format: psycopg then converts each value by the column's known type
-    instead of finding an adapter and quoting text, several times cheaper per row. A row PostgreSQL
-    refuses raises Django's IntegrityError or DataError (the raw cursor's errors are translated), so
-    that the caller's bisection finds and quarantines it."""
-    if json_columns:
-        set_json_dumps(json_dumps_fast, context=raw)
-    with (
-        connection.wrap_database_errors,
-        raw.copy(f"COPY {table} ({cols}) FROM STDIN (FORMAT BINARY)") as copy,
-    ):
-        copy.set_types(types)
-        for row in rows:
-            copy.write_row(tuple(row.values()))
 
 
 def _initial_load_speedups(manifest: Manifest) -> contextlib.AbstractContextManager[None]:
@@ -1250,7 +737,7 @@ def _initial_load_speedups(manifest: Manifest) -> contextlib.AbstractContextMana
     return contextlib.nullcontext()
 
 
-def _batch_apply(
+def batch_apply(
     *,
     entry: InboxEntry,
     batch_file: BatchFile,
@@ -1291,7 +778,7 @@ def _batch_apply(
     resolved = applier.resolve()
     batch.records_quarantined = len(applier.quarantined)
     batch.records_applied = records - batch.records_quarantined
-    batch.finished_at = _now(now)
+    batch.finished_at = now or timezone.now()
     batch.save(update_fields=["records_quarantined", "records_applied", "finished_at"])
     touched = (
         applier._ids_by_code(Resident, "resident_code", applier.touched_codes) if not applier.full else {}

@@ -23,8 +23,8 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 
-from audit.request_context import client_address, request_id_of
-from audit.services import Actor, audit_record
+from audit.request_context import staff_request_context
+from residents.models import Household, Resident
 
 
 class AuditedResidentDataAdminMixin:
@@ -35,8 +35,6 @@ class AuditedResidentDataAdminMixin:
     """
 
     def audit_resident_ids(self, objects: Iterable[Any]) -> list[int]:
-        from residents.models import Household, Resident
-
         objects = list(objects)
         ids: set[int] = set()
         households: list[int] = []
@@ -62,13 +60,10 @@ class AuditedResidentDataAdminMixin:
         model = self.model  # type: ignore[attr-defined]
         objects = list(objects)
         with transaction.atomic():
-            audit_record(
-                actor=Actor.user(request.user),
-                action=action,
+            staff_request_context(request).audit(
+                action,
                 resident_ids=self.audit_resident_ids(objects),
                 payload={"model": model._meta.label_lower, **payload, **self.audit_payload(objects)},
-                source=client_address(request),
-                request_id=request_id_of(request),
             )
 
     def changelist_view(

@@ -1,4 +1,4 @@
-"""Write docs/roles.md from the permission matrix in saga_konbini/roles.py (``--check``: only compare)."""
+"""Write docs/roles.md from the permission matrix in staff/roles.py (``--check``: only compare)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from saga_konbini import roles
+from staff import roles
 
 
 def roles_doc_path() -> Path:
@@ -16,9 +16,7 @@ def roles_doc_path() -> Path:
 
 
 class Command(BaseCommand):
-    help = (
-        "権限表(saga_konbini/roles.py)から docs/roles.md を生成します。--check は差分の有無だけを確認します。"
-    )
+    help = "権限表(staff/roles.py)から docs/roles.md を生成します。--check は差分の有無だけを確認します。"
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--check", action="store_true", help="exit non-zero when docs/roles.md is stale")

@@ -40,20 +40,21 @@ from django.views.decorators.http import require_GET, require_POST
 
 from audit.keyring import checkpoint_keyring
 from audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditPending, AuditVerificationRun
-from audit.request_context import client_address, request_id_of
+from audit.request_context import RequestContext, staff_request_context
 from audit.selectors import (
     EventFilter,
     accessor_label,
     action_label,
     events_for_export,
     events_page,
-    issuance_statistics,
-    residents_matching,
     verification_run_in_progress,
     verification_run_latest,
 )
-from audit.services import Actor, audit_record
-from saga_konbini import roles
+from audit.tasks import audit_verify_task
+from oversight.forms import EventSearchForm, StatisticsForm
+from oversight.selectors import issuance_statistics, residents_matching
+from residents.models import Resident
+from staff import roles
 
 AUDITOR_GROUP = roles.AUDITOR  # "監査", created by migration 0004 and by roles_ensure()
 PAGE_SIZE = 50
@@ -89,16 +90,8 @@ def auditor_post_required(view: View) -> View:
     return require_POST(_auditors_only(view))
 
 
-def _actor(request: HttpRequest) -> Actor:
-    return Actor.user(request.user, kind=AuditEvent.ActorKind.AUDITOR)
-
-
-def _source(request: HttpRequest) -> str:
-    return client_address(request)
-
-
-def _request_id(request: HttpRequest) -> str:
-    return request_id_of(request)
+def _auditor(request: HttpRequest) -> RequestContext:
+    return staff_request_context(request, kind=AuditEvent.ActorKind.AUDITOR)
 
 
 def _filters(form: Any) -> tuple[EventFilter, list[tuple[int, str, str]]]:
@@ -153,8 +146,6 @@ def _row(event: AuditEvent) -> dict[str, Any]:
 
 @auditor_required
 def event_search(request: HttpRequest) -> HttpResponse:
-    from audit.forms import EventSearchForm
-
     form = EventSearchForm(request.GET or None)
     context: dict[str, Any] = {"form": form, "rows": [], "searched": False, "nav": "search"}
     if request.GET and form.is_valid():
@@ -162,13 +153,10 @@ def event_search(request: HttpRequest) -> HttpResponse:
         before = form.cleaned_data["before"]
         events, next_before = events_page(filters=filters, before_id=before, size=PAGE_SIZE)
         with transaction.atomic():
-            audit_record(
-                actor=_actor(request),
-                action="audit.search",
+            _auditor(request).audit(
+                "audit.search",
                 resident_ids=filters.resident_ids or (),
                 payload={**_filters_payload(filters), "before": before or 0, "shown": len(events)},
-                source=_source(request),
-                request_id=_request_id(request),
             )
         query = request.GET.copy()
         query.pop("before", None)
@@ -191,8 +179,6 @@ def event_search(request: HttpRequest) -> HttpResponse:
 
 @auditor_required
 def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    from residents.models import Resident
-
     event = get_object_or_404(AuditEvent.objects.select_related("link"), pk=pk)
     residents = {
         r.pk: r
@@ -201,13 +187,10 @@ def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
         )
     }
     with transaction.atomic():
-        audit_record(
-            actor=_actor(request),
-            action="audit.event_viewed",
+        _auditor(request).audit(
+            "audit.event_viewed",
             resident_ids=event.resident_ids,
             payload={"event": event.pk},
-            source=_source(request),
-            request_id=_request_id(request),
         )
     context = {
         "nav": "search",
@@ -286,8 +269,6 @@ def _export_lines(filters: EventFilter, header: list[str]) -> Iterator[str]:
 
 @auditor_required
 def event_export(request: HttpRequest) -> HttpResponseBase:
-    from audit.forms import EventSearchForm
-
     form = EventSearchForm(request.GET)
     if not form.is_valid():
         return render(
@@ -298,13 +279,10 @@ def event_export(request: HttpRequest) -> HttpResponseBase:
         )
     filters = _filters(form)[0]
     with transaction.atomic():
-        audit_record(
-            actor=_actor(request),
-            action="audit.export",
+        _auditor(request).audit(
+            "audit.export",
             resident_ids=filters.resident_ids or (),
             payload=_filters_payload(filters),
-            source=_source(request),
-            request_id=_request_id(request),
         )
     # The header is translated now, in the request's language, not when the server streams the rows.
     header = [str(title) for title in EXPORT_HEADER]
@@ -339,8 +317,6 @@ def chain_status(request: HttpRequest) -> HttpResponse:
 @auditor_post_required
 def chain_verify_now(request: HttpRequest) -> HttpResponseBase:
     """Queue a full verification (read-only) unless one is under way; the task records ``audit.verify``."""
-    from audit.tasks import audit_verify_task
-
     # Two auditors pressing at the same moment may queue two runs: harmless, both only read.
     if verification_run_in_progress() is None:
         with transaction.atomic():
@@ -355,8 +331,6 @@ def chain_verify_now(request: HttpRequest) -> HttpResponseBase:
 
 @auditor_required
 def statistics(request: HttpRequest) -> HttpResponse:
-    from audit.forms import StatisticsForm
-
     form = StatisticsForm(request.GET or None)
     today = timezone.localdate()
     date_from, date_to = today - timedelta(days=29), today

@@ -1,7 +1,9 @@
 from django.urls import path
 
-from audit import public_views, views
+from audit import public_views
+from oversight import views
 
+# The auditors' pages and the public transparency log share /audit/ and its "audit" URL names.
 app_name = "audit"
 
 urlpatterns = [

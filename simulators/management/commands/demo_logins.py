@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
-from saga_konbini import roles
+from staff import roles
 
 # user name -> (role group or None for the superuser, display name)
 DEMO_ACCOUNTS = {
@@ -41,7 +41,7 @@ class Command(BaseCommand):
                 user, _ = user_model.objects.get_or_create(username=username)
                 user.first_name = display
                 # Everybody signs in through the admin's login page (/audit/ sends auditors there too);
-                # auditors hold no admin permission, so the admin shows them nothing (saga_konbini/roles.py).
+                # auditors hold no admin permission, so the admin shows them nothing (staff/roles.py).
                 user.is_staff = True
                 user.is_superuser = role is None
                 user.set_password(passwords[username])
