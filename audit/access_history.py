@@ -48,6 +48,8 @@ ACTION_LABELS: dict[str, Promise] = {
     "certificate.printed": _("証明書の印刷"),
     "certificate.voided": _("証明書の取消"),
     "certificate.verified": _("証明書の真正性確認"),
+    "certificate.signing_key_rotated": _("証明書の署名鍵の切替"),
+    "certificate.signing_key_compromised": _("証明書の署名鍵の失効"),
     "verify.lookup": _("証明書の真正性確認"),
     "resident.stop_set": _("コンビニ交付の停止設定"),
     "resident.stop_lifted": _("コンビニ交付の停止解除"),

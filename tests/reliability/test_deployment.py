@@ -118,6 +118,7 @@ def test_gunicorn_config_loads_and_prepares_multiprocess_metrics(tmp_path, monke
     assert list(folder.iterdir()) == []  # a previous run's figures are not counted again
 
 
+@pytest.mark.django_db  # the active signing key is read from the database
 def test_a_new_worker_is_warmed_and_frozen_before_it_serves(settings, tmp_path):
     from certificates import glyphs, signing
 
