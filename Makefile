@@ -41,13 +41,17 @@ lint: install
 typecheck: install
 	$(BIN)/mypy .
 
-# The English catalogue (Japanese is the source language): collect the marked texts into
-# locale/en/LC_MESSAGES/django.po, translate the new ones there, then run this again to compile the
-# committed .mo. Needs GNU gettext (apt-get install gettext).
+# The catalogues (Japanese is the source language). English, locale/en: the whole project. The
+# other languages residents may choose at the kiosk: only the texts residents see, in the locale/
+# folder of each app that has some (kiosk_api/management/commands/kiosk_messages.py lists the
+# files); the admin and the audit screens stay Japanese or English. Translate the new entries
+# (after docs/glossary.md), then run this again to compile the committed .mo files. Needs GNU
+# gettext (apt-get install gettext).
 messages: install
 	$(BIN)/python manage.py makemessages -l en --no-obsolete --ignore ".venv/*" --ignore "tests/*" \
-		--ignore "bench/*" --ignore "var/*" --ignore "docs/*"
-	$(BIN)/python manage.py compilemessages -l en --ignore ".venv/*"
+		--ignore "bench/*" --ignore "var/*" --ignore "docs/*" --ignore "*/locale"
+	$(BIN)/python manage.py kiosk_messages
+	$(BIN)/python manage.py compilemessages --ignore ".venv/*"
 
 ci:
 	bash .ci/run

@@ -110,6 +110,9 @@ class IssuanceRecord(models.Model):
     completed_at = models.DateTimeField(_("完了日時"), null=True, blank=True)
     voided_at = models.DateTimeField(_("取消日時"), null=True, blank=True)
     voided_by = models.CharField(_("取消した者"), max_length=200, blank=True)
+    # The key that signed the PDF and the 2D codes (SigningKey.key_id): /verify/ answers 無効 once it
+    # is found compromised. Empty on records older than key rotation (the first key signed those).
+    signing_key_id = models.CharField(_("署名鍵ID"), max_length=32, blank=True)
 
     class Meta:
         verbose_name = _("交付記録")
@@ -164,3 +167,43 @@ class CertificateNumberCounter(models.Model):
 
     def __str__(self) -> str:
         return gettext("交付番号カウンタ %(value)s") % {"value": self.last_value}
+
+
+class SigningKey(models.Model):
+    """A published document-signing key of the city (SPEC §8, ``GET /verify/keys``): city data.
+
+    Exactly one key is active and signs; a retired key signs nothing more but its documents keep
+    verifying; a compromised key's documents no longer verify at all (nobody can tell a genuine one
+    from one forged with the leaked key). The private keys stay in files (KONBINI_SIGNING_DIR);
+    these rows hold the public certificates, the chain and the state.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("使用中")
+        RETIRED = "retired", _("使用終了(検証のみ)")
+        COMPROMISED = "compromised", _("失効(漏えい)")
+
+    key_id = models.CharField(_("鍵ID"), max_length=32, unique=True)
+    certificate_pem = models.TextField(_("証明書(PEM)"))
+    chain_pem = models.TextField(_("証明書チェーン(PEM、ルートまで)"))
+    status = models.CharField(_("状態"), max_length=12, choices=Status.choices)
+    activated_at = models.DateTimeField(_("使用開始日時"))
+    retired_at = models.DateTimeField(_("使用終了日時"), null=True, blank=True)
+    compromised_at = models.DateTimeField(_("失効日時"), null=True, blank=True)
+    compromise_reason = models.CharField(_("失効理由"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("発行用署名鍵")
+        verbose_name_plural = pgettext_lazy("plural", "発行用署名鍵")
+        ordering = ["activated_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"], condition=Q(status="active"), name="signing_key_one_active"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["active", "retired", "compromised"]), name="signing_key_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return gettext("発行用署名鍵 %(key_id)s") % {"key_id": self.key_id}

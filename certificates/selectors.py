@@ -9,8 +9,9 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 
 from certificates.eligibility import japan_today
-from certificates.models import CertType, IssuanceRecord, IssuedCertificateNumber
+from certificates.models import CertType, IssuanceRecord, IssuedCertificateNumber, SigningKey
 from certificates.signing import check_code_normalise
+from certificates.signing_keys import PublishedKey
 
 MAX_NUMBER_LENGTH = 32
 MAX_CODE_LENGTH = 16
@@ -18,9 +19,13 @@ MAX_CODE_LENGTH = 16
 
 @dataclass(frozen=True)
 class VerificationAnswer:
-    status: str  # "valid" (有効) | "voided" (無効) | "unknown" (該当なし)
+    status: str  # "valid" (有効) | "voided" (無効) | "key_revoked" (無効: its key) | "unknown" (該当なし)
     cert_type: str = ""
     issued_on: date | None = None
+    # For "key_revoked": "compromised" (its signing key leaked) or "outside_period" (signed outside
+    # its key's period of use), and the day the key was revoked.
+    key_problem: str = ""
+    key_revoked_on: date | None = None
     # For the audit event only (whose certificate was looked up); never shown on the page.
     certificate_number: str = ""
     resident_ids: tuple[int, ...] = ()
@@ -52,6 +57,7 @@ def certificate_verify_lookup(*, number: str, check_code: str, now: datetime) ->
             "issuance__status",
             "issuance__issued_at",
             "issuance__printed_resident_ids",
+            "issuance__signing_key_id",
         )
         .filter(number=number)
         .first()
@@ -67,10 +73,32 @@ def certificate_verify_lookup(*, number: str, check_code: str, now: datetime) ->
     if japan_today(now) - issued_on > timedelta(days=settings.VERIFY_RETENTION_DAYS):
         return UNKNOWN
     status = "voided" if issuance.status == IssuanceRecord.Status.VOIDED else "valid"
+    key_problem, revoked_on = _signing_key_problem(issuance) if status == "valid" else ("", None)
     return VerificationAnswer(
-        status=status,
+        status="key_revoked" if key_problem else status,
+        key_problem=key_problem,
+        key_revoked_on=revoked_on,
         cert_type=issuance.cert_type,
         issued_on=issued_on,
         certificate_number=row.number,
         resident_ids=tuple(int(pk) for pk in issuance.printed_resident_ids),
     )
+
+
+def _signing_key_problem(issuance: IssuanceRecord) -> tuple[str, date | None]:
+    """("", None) when the key that signed ``issuance`` still vouches for it; else what is wrong with
+    it and since when (SPEC §8). Records from before key rotation name no key: the key active when
+    they were issued signed them.
+    """
+    keys = SigningKey.objects.order_by("activated_at", "pk")
+    if issuance.signing_key_id:
+        row = keys.filter(key_id=issuance.signing_key_id).first()
+    else:
+        row = keys.filter(activated_at__lte=issuance.issued_at).last()
+    if row is None:
+        return "", None
+    if row.status == SigningKey.Status.COMPROMISED and row.compromised_at is not None:
+        return "compromised", japan_today(row.compromised_at)
+    if PublishedKey.from_row(row).refusal(signed_at=issuance.issued_at):
+        return "outside_period", None
+    return "", None

@@ -36,7 +36,8 @@ from certificates.models import CertType, Fee, IssuanceRecord, IssuanceStop, Iss
 from certificates.numbers import certificate_numbers_allocate
 from certificates.options import JUMINHYO_SCOPES, IssueRequest
 from certificates.rendering import RenderCopy, read_verification_payloads, render_certificate_pdf
-from certificates.signing import check_code_compute, payload_sign, payload_verify, pdf_sign
+from certificates.signing import check_code_compute, issuing_key, payload_sign, payload_verify, pdf_sign
+from certificates.signing_keys import IssuingKey
 from residents.models import CardLink, Resident
 from staff.roles import actor_permission_require
 
@@ -171,6 +172,7 @@ def _subject_check(
     numbers: list[str],
     issued_on: date,
     built: list[documents.CertificateDocument],
+    signer: IssuingKey,
 ) -> None:
     """Read the finished, signed PDF back and refuse unless it shows exactly what was requested.
 
@@ -188,7 +190,7 @@ def _subject_check(
     expected_ids = frozenset(m.pk for m in plan.members)
     for index, (token, number) in enumerate(zip(payloads, numbers, strict=True)):
         try:
-            facts = payload_verify(token)
+            facts = payload_verify(token, public_key=signer.public_key)
         except PayloadInvalid as exc:
             raise SubjectMismatch("payload_invalid") from exc
         if facts.get("n") != number:
@@ -214,6 +216,7 @@ class _Prepared:
     codes: list[str]
     pdf: bytes
     fee_total: int
+    signing_key_id: str
 
 
 def _prepare(
@@ -228,7 +231,9 @@ def _prepare(
     )
     plan = _plan(request, eligibility)
     numbers = certificate_numbers_allocate(count=request.copies, year=eligibility.today.year)
-    codes = [check_code_compute(number) for number in numbers]
+    # One key for the whole document, read once: a rotation meanwhile must not mix two keys in it.
+    signer = issuing_key()
+    codes = [check_code_compute(number, key=signer) for number in numbers]
     built = [
         _build_document(request, eligibility, plan, number=number, check_code=code)
         for number, code in zip(numbers, codes, strict=True)
@@ -236,20 +241,29 @@ def _prepare(
     try:
         # Optional items (本籍, 続柄) are only known now: the renderer checks every string to be
         # printed for 外字 before it draws anything.
-        copies = [RenderCopy(document=d, verification_payload=payload_sign(d)) for d in built]
+        copies = [RenderCopy(document=d, verification_payload=payload_sign(d, key=signer)) for d in built]
         pdf = render_certificate_pdf(copies=copies)
     except UnprintableCharacterError as exc:
         raise CertificateRefused(NOT_AVAILABLE_AT_KIOSK, "gaiji") from exc
-    signed = pdf_sign(pdf)
+    signed = pdf_sign(pdf, key=signer)
     try:
         _subject_check(
-            pdf=signed, request=request, plan=plan, numbers=numbers, issued_on=eligibility.today, built=built
+            pdf=signed,
+            request=request,
+            plan=plan,
+            numbers=numbers,
+            issued_on=eligibility.today,
+            built=built,
+            signer=signer,
         )
     except SubjectMismatch as exc:
         exc.certificate_numbers = numbers
         raise
     fee_total = eligibility.offer(request.cert_type).fee * request.copies
-    return _Prepared(holder=holder, plan=plan, numbers=numbers, codes=codes, pdf=signed, fee_total=fee_total)
+    return _Prepared(
+        holder=holder, plan=plan, numbers=numbers, codes=codes, pdf=signed, fee_total=fee_total,
+        signing_key_id=signer.key_id,
+    )  # fmt: skip
 
 
 def _record(
@@ -269,6 +283,7 @@ def _record(
         fee_total=prepared.fee_total,
         status=IssuanceRecord.Status.ISSUED,
         pdf_sha256=sha256,
+        signing_key_id=prepared.signing_key_id,
         terminal_label=terminal_label,
         issued_at=now,
     )

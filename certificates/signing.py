@@ -1,31 +1,25 @@
 """The city's issuing key (SPEC §8): the signed verification payload and the PDF signature (PAdES).
 
-Key material. One ECDSA P-256 key and a self-signed certificate ("佐賀市長" / "Saga City") under
-``settings.KONBINI_SIGNING_DIR``: ``issuing-key.pem`` (PKCS#8, mode 0600) and ``issuing-cert.pem``.
-In development both are created on first use (under a file lock, so two processes starting together
-agree on one key); in production they must be provided (a mounted secret) and are never generated.
-The key is loaded once per process and configuration (``issuing_key()``): reading and parsing PEM
-for every certificate would cost more than the signature itself.
+Key material: an ECDSA P-256 key whose certificate (a 職責証明書 for 佐賀市長) chains to an LGPKI
+root, installed by the city and chosen by ``signing_key_rotate`` (certificates/signing_keys.py).
+Every function that signs takes the key (``key=``); without one it signs with the active key.
 
 The verification payload is ``SK1.<base64url(canonical JSON)>.<base64url(r || s)>``: ES256 over the
-exact JSON bytes, with short keys to keep the 2D code small. Anyone holding the city's certificate
-can check it offline (``payload_verify``).
+exact JSON bytes, with short keys to keep the 2D code small; ``k`` names the signing key's id. Anyone
+holding the city's published keys (``GET /verify/keys``) can check it offline (``payload_verify``).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import fcntl
 import hashlib
 import hmac
 import json
-import os
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from functools import lru_cache
 from io import BytesIO
-from pathlib import Path
 from typing import Any
 
 from asn1crypto import algos as asn1_algos
@@ -36,10 +30,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.x509.oid import NameOID
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 
 from certificates.documents import (
     CertificateDocument,
@@ -49,117 +39,18 @@ from certificates.documents import (
     ShotokuKazeiContent,
 )
 from certificates.errors import PayloadInvalid
+from certificates.signing_keys import IssuingKey, PublishedKey, active_issuing_key, published_keys
 
-KEY_FILE = "issuing-key.pem"
-CERT_FILE = "issuing-cert.pem"
 PAYLOAD_PREFIX = "SK1"
 _CMS_RESERVED = 8192
 _P256_BYTES = 32
 _MAX_TOKEN_LENGTH = 4096  # far above any real payload: a bound before any parsing
 
 
-@dataclass(frozen=True)
-class IssuingKey:
-    private_key: ec.EllipticCurvePrivateKey
-    certificate: x509.Certificate
-    # A MAC key for the short check codes, derived from the signing key with its own label, so
-    # that the codes do not depend on SECRET_KEY and need no further secret to manage.
-    check_code_key: bytes
-
-    @property
-    def public_key(self) -> ec.EllipticCurvePublicKey:
-        return self.private_key.public_key()
-
-    @property
-    def certificate_pem(self) -> bytes:
-        return self.certificate.public_bytes(serialization.Encoding.PEM)
-
-
 def issuing_key() -> IssuingKey:
-    """The process's issuing key, loaded (or, in development, created) once per configuration."""
-    return _issuing_key_for(str(settings.KONBINI_SIGNING_DIR), not settings.PRODUCTION)
-
-
-@lru_cache(maxsize=4)
-def _issuing_key_for(directory: str, may_create: bool) -> IssuingKey:
-    folder = Path(directory)
-    key_path, cert_path = folder / KEY_FILE, folder / CERT_FILE
-    if may_create and not (key_path.exists() and cert_path.exists()):
-        _create_key_files(folder)
-    try:
-        private_key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-        certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
-    except (OSError, ValueError) as exc:
-        raise ImproperlyConfigured(
-            f"the issuing key and certificate must be readable PEM files {KEY_FILE}, {CERT_FILE} in {folder}"
-        ) from exc
-    if not isinstance(private_key, ec.EllipticCurvePrivateKey) or private_key.curve.name != "secp256r1":
-        raise ImproperlyConfigured("the issuing key must be an ECDSA P-256 key")
-    if certificate.public_key() != private_key.public_key():
-        raise ImproperlyConfigured("the issuing certificate does not belong to the issuing key")
-    scalar = private_key.private_numbers().private_value.to_bytes(_P256_BYTES, "big")
-    check_code_key = HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=None, info=b"saga-konbini/check-code/v1"
-    ).derive(scalar)
-    return IssuingKey(private_key=private_key, certificate=certificate, check_code_key=check_code_key)
-
-
-def _create_key_files(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    # An exclusive lock: two processes starting at once must not create two different keys.
-    with open(folder / ".lock", "a", encoding="ascii") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        key_path, cert_path = folder / KEY_FILE, folder / CERT_FILE
-        if key_path.exists() and cert_path.exists():
-            return
-        key = ec.generate_private_key(ec.SECP256R1())
-        key_pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(key_pem)
-        os.chmod(key_path, 0o600)
-        cert_path.write_bytes(_self_signed_certificate(key).public_bytes(serialization.Encoding.PEM))
-
-
-def _self_signed_certificate(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "JP"),
-            x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "Saga"),
-            x509.NameAttribute(NameOID.LOCALITY_NAME, "Saga City"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Saga City"),
-            x509.NameAttribute(NameOID.COMMON_NAME, "佐賀市長"),
-        ]
-    )
-    now = datetime.now(UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
+    """The key that signs now (certificates/signing_keys.py). An issuance reads it once and passes it
+    to every step, so that its check codes, 2D codes and PDF signature are one key's."""
+    return active_issuing_key()
 
 
 # --- verification payload ---------------------------------------------------------------------
@@ -222,20 +113,27 @@ def _unb64(text: str) -> bytes:
         raise PayloadInvalid("payload is not base64url") from exc
 
 
-def payload_sign(document: CertificateDocument) -> str:
-    """The signed compact payload drawn as the 2D code of ``document`` (ASCII)."""
-    body = _canonical(payload_facts(document))
-    der = issuing_key().private_key.sign(body, ec.ECDSA(hashes.SHA256()))
+def payload_sign(document: CertificateDocument, *, key: IssuingKey | None = None) -> str:
+    """The signed compact payload drawn as the 2D code of ``document`` (ASCII), naming its key."""
+    signer = key or issuing_key()
+    body = _canonical({**payload_facts(document), "k": signer.key_id})
+    der = signer.private_key.sign(body, ec.ECDSA(hashes.SHA256()))
     r, s = decode_dss_signature(der)
     raw = r.to_bytes(_P256_BYTES, "big") + s.to_bytes(_P256_BYTES, "big")
     return f"{PAYLOAD_PREFIX}.{_b64(body)}.{_b64(raw)}"
 
 
-def payload_verify(token: str, *, public_key: ec.EllipticCurvePublicKey | None = None) -> dict[str, Any]:
+def payload_verify(
+    token: str,
+    *,
+    public_key: ec.EllipticCurvePublicKey | None = None,
+    keys: dict[str, PublishedKey] | None = None,
+) -> dict[str, Any]:
     """The facts of a payload whose signature holds; raises PayloadInvalid on any alteration.
 
-    ``public_key`` defaults to the city's; ``verify_certificate`` passes the one from its
-    certificate file so that it works offline without the private key.
+    The key is ``public_key`` when given (the issuance checks its own PDF with the key it signed
+    with); otherwise the published key the payload names (``k``), from ``keys`` or the city's
+    published keys. Whether that key may vouch for the document's date is ``payload_key_refusal``'s.
     """
     if not isinstance(token, str) or len(token) > _MAX_TOKEN_LENGTH:
         raise PayloadInvalid("payload has the wrong form")
@@ -248,21 +146,44 @@ def payload_verify(token: str, *, public_key: ec.EllipticCurvePublicKey | None =
     der = encode_dss_signature(
         int.from_bytes(raw[:_P256_BYTES], "big"), int.from_bytes(raw[_P256_BYTES:], "big")
     )
-    key = public_key or issuing_key().public_key
-    try:
-        key.verify(der, body, ec.ECDSA(hashes.SHA256()))
-    except InvalidSignature as exc:
-        raise PayloadInvalid("payload signature does not match its content") from exc
     try:
         facts = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise PayloadInvalid("payload content is not JSON") from exc
     if not isinstance(facts, dict) or facts.get("v") != 1 or _canonical(facts) != body:
         raise PayloadInvalid("payload content is not in canonical form")
+    key = public_key or _named_key(facts, keys)
+    try:
+        key.verify(der, body, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature as exc:
+        raise PayloadInvalid("payload signature does not match its content") from exc
     return facts
 
 
-def check_code_compute(certificate_number: str) -> str:
+def _named_key(facts: dict[str, Any], keys: dict[str, PublishedKey] | None) -> ec.EllipticCurvePublicKey:
+    published = (keys if keys is not None else published_keys()).get(str(facts.get("k", "")))
+    if published is None:
+        raise PayloadInvalid("payload names no published key")
+    public_key = published.certificate.public_key()
+    if not isinstance(public_key, ec.EllipticCurvePublicKey):
+        raise PayloadInvalid("payload names a key of the wrong kind")
+    return public_key
+
+
+def payload_key_refusal(facts: dict[str, Any], keys: dict[str, PublishedKey]) -> str:
+    """ "" when the key named by verified ``facts`` may vouch for a document of its issue date; else
+    why not (in Japanese)."""
+    published = keys.get(str(facts.get("k", "")))
+    if published is None:
+        return "2次元コードの署名鍵は佐賀市が公開している鍵ではありません。"
+    try:
+        issued_on = date.fromisoformat(str(facts.get("d", "")))
+    except ValueError:
+        return "2次元コードの交付日が正しくありません。"
+    return published.refusal(issued_on=issued_on)
+
+
+def check_code_compute(certificate_number: str, *, key: IssuingKey | None = None) -> str:
     """The short check code printed next to a certificate number (SPEC §8).
 
     6 characters of Crockford's base32 (no I, L, O, U: nothing to misread) from an HMAC-SHA256 of the
@@ -270,7 +191,7 @@ def check_code_compute(certificate_number: str) -> str:
     under /verify/'s rate limit. Checking needs the server (it is a MAC, not a signature).
     """
     digest = hmac.new(
-        issuing_key().check_code_key, certificate_number.encode("ascii"), hashlib.sha256
+        (key or issuing_key()).check_code_key, certificate_number.encode("ascii"), hashlib.sha256
     ).digest()
     value = int.from_bytes(digest[:8], "big")
     chars = []
@@ -297,12 +218,13 @@ def check_code_matches(certificate_number: str, typed: str) -> bool:
 # --- PDF signature (PAdES B-B) -------------------------------------------------------------------
 
 
-def _asn1_certificate(key: IssuingKey) -> asn1_x509.Certificate:
-    return asn1_x509.Certificate.load(key.certificate.public_bytes(serialization.Encoding.DER))
+def _asn1_certificate(certificate: x509.Certificate) -> asn1_x509.Certificate:
+    return asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))
 
 
-def pdf_sign(pdf: bytes, *, issued_on: date | None = None) -> bytes:
-    """The PDF with the city's PAdES B-B signature over the whole file (an incremental update)."""
+def pdf_sign(pdf: bytes, *, key: IssuingKey | None = None) -> bytes:
+    """The PDF with the city's PAdES B-B signature over the whole file (an incremental update); the
+    CMS container carries the key's certificate and its chain up to the root."""
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import fields, signers
 
@@ -316,7 +238,7 @@ def pdf_sign(pdf: bytes, *, issued_on: date | None = None) -> bytes:
     writer = IncrementalPdfFileWriter(BytesIO(pdf))
     # A fixed reservation for the CMS container (one P-256 certificate and signature, ~1 KB): pyHanko
     # otherwise signs once more in a dry run just to measure it.
-    pdf_signer = signers.PdfSigner(meta, signer=_loaded_key_signer(issuing_key()))
+    pdf_signer = signers.PdfSigner(meta, signer=_loaded_key_signer(key or issuing_key()))
     out = pdf_signer.sign_pdf(writer, bytes_reserved=_CMS_RESERVED)
     return out.getvalue()
 
@@ -333,13 +255,15 @@ def _loaded_key_signer(key: IssuingKey) -> Any:
 
     from certificates.cms_template import CmsTemplate
 
-    cert = _asn1_certificate(key)
+    cert = _asn1_certificate(key.certificate)
+    # Embedded with the signer's certificate: a reader that trusts the root can build the path.
+    chain = [_asn1_certificate(ca) for ca in key.chain]
 
     class LoadedKeySigner(Signer):
         def __init__(self) -> None:
             super().__init__(
                 signing_cert=cert,
-                cert_registry=SimpleCertificateStore.from_certs([cert]),
+                cert_registry=SimpleCertificateStore.from_certs([cert, *chain]),
                 signature_mechanism=asn1_algos.SignedDigestAlgorithm({"algorithm": "sha256_ecdsa"}),
             )
             self.template: CmsTemplate | None = None
@@ -382,11 +306,17 @@ def _loaded_key_signer(key: IssuingKey) -> Any:
 class PdfSignatureCheck:
     valid: bool
     problem: str  # "" when valid; otherwise a short Japanese explanation
+    signer: x509.Certificate | None = None
+    signed_at: datetime | None = None  # the signing time the PDF states (covered by the signature)
 
 
-def pdf_signature_check(pdf: bytes, *, certificate: x509.Certificate) -> PdfSignatureCheck:
-    """Check, offline, that ``pdf`` carries exactly one intact signature by ``certificate`` that
-    covers the entire file (no incremental update after signing)."""
+def pdf_signature_check(pdf: bytes, *, trust_roots: list[x509.Certificate]) -> PdfSignatureCheck:
+    """Check, offline, that ``pdf`` carries exactly one intact signature covering the entire file (no
+    incremental update after signing), by a certificate whose chain leads to one of ``trust_roots``.
+
+    The chain is judged at the signing time the PDF states (a key's certificate may have expired
+    since; whether the key may vouch for that time is the published key's ``refusal``).
+    """
     from pyhanko.pdf_utils.misc import PdfReadError
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.validation import validate_pdf_signature
@@ -400,16 +330,23 @@ def pdf_signature_check(pdf: bytes, *, certificate: x509.Certificate) -> PdfSign
         return PdfSignatureCheck(False, f"PDFとして読み取れません ({type(exc).__name__})")
     if len(signatures) != 1:
         return PdfSignatureCheck(False, f"署名の数が正しくありません ({len(signatures)})")
-    trust_root = asn1_x509.Certificate.load(certificate.public_bytes(serialization.Encoding.DER))
-    context = ValidationContext(trust_roots=[trust_root], allow_fetching=False, revocation_mode="soft-fail")
+    embedded = signatures[0]
     try:
-        status = validate_pdf_signature(signatures[0], context)
+        signed_at = embedded.self_reported_timestamp
+        context = ValidationContext(
+            trust_roots=[_asn1_certificate(root) for root in trust_roots],
+            allow_fetching=False,
+            revocation_mode="soft-fail",
+            moment=signed_at,
+        )
+        status = validate_pdf_signature(embedded, context)
     except Exception as exc:  # noqa: BLE001 - pyHanko raises many types on malformed input: all mean invalid
         return PdfSignatureCheck(False, f"署名を検証できません ({type(exc).__name__})")
     if not status.intact or not status.valid:
         return PdfSignatureCheck(False, "署名が文書の内容と一致しません(改ざん)")
     if not status.trusted:
-        return PdfSignatureCheck(False, "佐賀市の発行用証明書による署名ではありません")
+        return PdfSignatureCheck(False, "佐賀市の発行用鍵の証明書チェーンによる署名ではありません")
     if status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
         return PdfSignatureCheck(False, "署名の後に文書が変更されています")
-    return PdfSignatureCheck(True, "")
+    signer = x509.load_der_x509_certificate(status.signing_cert.dump())
+    return PdfSignatureCheck(True, "", signer=signer, signed_at=signed_at)

@@ -1,11 +1,12 @@
-"""The public verification page /verify/ (SPEC §8): a form, rate-limited per client, audited."""
+"""The public verification page /verify/ (SPEC §8): a form, rate-limited per client, audited; and the
+city's published document-signing keys, ``/verify/keys``."""
 
 from __future__ import annotations
 
 from django import forms
 from django.conf import settings
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -15,10 +16,11 @@ from audit.models import AuditEvent
 from audit.request_context import client_address
 from audit.services import Actor, audit_record
 from certificates.selectors import MAX_CODE_LENGTH, MAX_NUMBER_LENGTH, certificate_verify_lookup
+from certificates.signing_keys import published_keys
 from saga_konbini.cache import counter_bump
 
 RATE_WINDOW_SECONDS = 60
-ANSWER_LABELS = {"valid": _("有効"), "voided": _("無効"), "unknown": _("該当なし")}
+ANSWER_LABELS = {"valid": _("有効"), "voided": _("無効"), "key_revoked": _("無効"), "unknown": _("該当なし")}
 
 
 def verify_rate_limit() -> int:
@@ -79,6 +81,17 @@ def verify_page(request: HttpRequest) -> HttpResponse:
         )
     context = _context(form=VerifyForm(), answer=answer, answer_label=ANSWER_LABELS[answer.status])
     return render(request, "certificates/verify.html", context)
+
+
+@require_http_methods(["GET"])
+def verify_keys(request: HttpRequest) -> HttpResponse:
+    """The document-signing certificates, current and retired, with their chains (SPEC §8): public
+    city data, no login, so that anyone can verify a certificate offline."""
+    keys = [key.as_json() for key in published_keys().values()]
+    response = JsonResponse(keys, safe=False, json_dumps_params={"ensure_ascii": False})
+    # A compromise must reach verifiers soon: caches may keep the list for minutes, not days.
+    response["Cache-Control"] = "public, max-age=300"
+    return response
 
 
 def _context(**values: object) -> dict[str, object]:

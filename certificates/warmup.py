@@ -11,6 +11,10 @@ the one signature made is over a specimen, in memory, and is dropped: nothing is
 
 from __future__ import annotations
 
+import logging
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
 from django.urls import get_resolver
 
 from certificates.rendering import RenderCopy, render_certificate_pdf
@@ -23,6 +27,8 @@ from certificates.rendering.samples import (
 )
 from certificates.signing import pdf_sign
 
+logger = logging.getLogger(__name__)
+
 
 def warm_up() -> None:
     """Render a specimen of every certificate type and sign one; load the URL configuration."""
@@ -31,6 +37,11 @@ def warm_up() -> None:
     for document in specimens:
         copy = RenderCopy(document=document, verification_payload=sample_payload(document))
         pdf = render_certificate_pdf(copies=[copy])
-    pdf_sign(pdf)
+    try:
+        pdf_sign(pdf)  # with the active key: the one the first issuance will use
+    except (DatabaseError, ImproperlyConfigured) as exc:
+        # Which key is active is in the database: a worker that starts while it is unreachable, or
+        # before the first key is published, still serves; its first issuance builds the signer.
+        logger.warning("signer not warmed: %s", type(exc).__name__)
     # Importing every view module is otherwise the first request's work too.
     get_resolver().url_patterns  # noqa: B018

@@ -33,6 +33,7 @@ from kiosk_api import door, services
 from kiosk_api.auth import TerminalTokenAuthentication
 from kiosk_api.errors import ERRORS, KioskError
 from kiosk_api.exception_handler import kiosk_exception_handler
+from kiosk_api.labels import certificate_label_local
 from kiosk_api.models import Terminal
 
 IDEMPOTENCY_KEY_MAX = 100
@@ -157,6 +158,10 @@ class OfferSerializer(serializers.Serializer):
     unavailable_code = serializers.CharField(allow_null=True)
     fee = serializers.IntegerField()
     max_copies = serializers.IntegerField()
+    label_local = serializers.CharField(
+        help_text="the certificate's name in the language of the request's Accept-Language (the "
+        "certificate itself is Japanese)"
+    )
     members = inline_serializer(
         name="OfferMember",
         fields={"member_ref": serializers.CharField(), "name": serializers.CharField()},
@@ -177,6 +182,8 @@ def offer_data(view: services.OfferView) -> dict[str, Any]:
         "unavailable_code": offer.unavailable_code,
         "fee": offer.fee,
         "max_copies": offer.max_copies,
+        # The certificate is printed in Japanese whatever the language; the screen names it in its own.
+        "label_local": certificate_label_local(offer.type),
     }
     if offer.type == "juminhyo":
         data["members"] = [{"member_ref": ref, "name": name} for ref, name in view.member_refs]

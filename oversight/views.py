@@ -38,13 +38,12 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
+from audit.access_history import accessor_label, event_label
 from audit.keyring import checkpoint_keyring
 from audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditPending, AuditVerificationRun
 from audit.request_context import RequestContext, staff_request_context
 from audit.selectors import (
     EventFilter,
-    accessor_label,
-    event_label,
     events_for_export,
     events_page,
     verification_run_in_progress,

@@ -108,6 +108,8 @@ MIDDLEWARE = [
     "saga_konbini.health.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # Right after it: Japanese or English on every screen that is not a resident's (admin, audit).
+    "saga_konbini.languages.StaffLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -141,6 +143,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # STAFF_LANGUAGES: the language switch of the admin and the audit views.
+                "saga_konbini.languages.staff_languages",
             ],
         },
     },
@@ -286,7 +290,24 @@ KONBINI_TRUSTED_PROXIES = env_networks("KONBINI_TRUSTED_PROXIES", [])
 
 # --- Internationalisation: Japanese first, English available ------------------------------
 LANGUAGE_CODE = "ja"
-LANGUAGES = [("ja", _("日本語")), ("en", _("English"))]
+# Every screen speaks Japanese and English. What residents see (the kiosk API's messages and the
+# kiosks) speaks the languages of Saga's foreign residents too; those are named in their own script,
+# the same on every screen, as a kiosk's language button shows them.
+LANGUAGES = [
+    ("ja", _("日本語")),
+    ("en", _("English")),
+    ("zh-hans", "中文(简体)"),
+    ("ko", "한국어"),
+    ("vi", "Tiếng Việt"),
+    ("pt-br", "Português"),
+    ("id", "Bahasa Indonesia"),
+]
+# The staff's and the public's other screens (admin, audit views, /verify/, sign-in) have complete
+# catalogues in these only: a browser or a cookie asking for another language gets one of these
+# (saga_konbini/languages.py).
+STAFF_LANGUAGES = ("ja", "en")
+# Paths whose screens are for residents at a kiosk: every language of LANGUAGES.
+RESIDENT_LANGUAGE_PATHS = ("/api/kiosk/v1/", "/kiosk-simulator/")
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Asia/Tokyo"
 USE_I18N = True

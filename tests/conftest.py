@@ -13,6 +13,7 @@ from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.db import connections
 from django.test import TransactionTestCase
+from django.utils import translation
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -128,3 +129,11 @@ def _transactional_tests_flushed_as_owner() -> Iterator[None]:
     setattr(TransactionTestCase, "_fixture_teardown", _flush_as_owner)  # noqa: B010
     yield
     setattr(TransactionTestCase, "_fixture_teardown", _django_fixture_teardown)  # noqa: B010
+
+
+@pytest.fixture(autouse=True)
+def _site_language_afterwards() -> Iterator[None]:
+    """Django's LocaleMiddleware leaves the last request's language active in the test's thread: a test
+    that asked for English (or a kiosk language) must not make the next one run in it."""
+    yield
+    translation.deactivate()

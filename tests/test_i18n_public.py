@@ -47,9 +47,10 @@ def _number_and_code(result: Any) -> tuple[str, str]:
 SIM = "kiosk_simulator"
 VERIFY = "/verify/"
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
-# The language switch names each language in that language: 日本語 stays 日本語 on an English screen.
+# The language switch names each language in that language: 日本語 stays 日本語 on an English screen
+# (and the kiosk's 中文(简体) its own script).
 LANGUAGE_SWITCH = re.compile(
-    r'<button type="submit" name="language" value="ja" lang="ja"[^>]*>日本語</button>'
+    r'<button type="submit" name="language" value="([^"]+)" lang="\1"[^>]*>[^<]*</button>'
 )
 
 

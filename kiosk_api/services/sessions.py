@@ -14,7 +14,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Q
 
-from audit.selectors import access_history_for_resident
+from audit.access_history import access_history_for_resident
 from audit.services import Actor
 from kiosk_api.errors import KioskError
 from kiosk_api.models import KioskSession, StoredDocument

@@ -28,6 +28,7 @@ from django.utils.translation import gettext_lazy as _
 
 from simulators.city.cards import card_pin_try
 from simulators.kiosk_client import CardKey, KioskClient
+from simulators.kiosk_texts import CREDENTIAL_LABELS
 
 CARD_FORMAT = "saga-konbini-card/1"
 TOKEN_FILE = "terminal.json"  # noqa: S105 (a file name, not a secret)
@@ -59,9 +60,6 @@ SCENARIO_LABELS = {
     "smartphone_revoked": _("スマートフォンの電子証明書の失効(カードは利用可)"),
     "other": _("その他"),
 }
-# SPEC §4: what the resident holds to the reader, as the machine's first screen asks it; a card file
-# says which (absent: a card).
-CREDENTIALS = {"card": _("マイナンバーカード"), "smartphone": _("スマートフォン")}
 # Files opened at most per scenario while looking for the chosen kind: a label such as "other"
 # holds thousands of files, of both kinds.
 _LIST_READS_PER_SCENARIO = 60
@@ -172,7 +170,7 @@ def demo_card_check(*, file_name: str, credential: str) -> None:
     if card_credential(_card_read(_card_path(file_name))) != credential:
         raise CardNotFound(
             gettext("選んだ方法では読み取れません。%(credential)sを選んでやり直してください。")
-            % {"credential": CREDENTIALS.get(credential, CREDENTIALS["card"])}
+            % {"credential": CREDENTIAL_LABELS.get(credential, CREDENTIAL_LABELS["card"])}
         )
 
 

@@ -23,31 +23,15 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import dateformat, timezone
 from django.utils.translation import gettext, pgettext
-from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from simulators.kiosk_browser import bridge
 from simulators.kiosk_client import KioskApiError
+from simulators.kiosk_texts import CREDENTIAL_LABELS, JUMINHYO_FLAGS, TYPE_LABELS, UNAVAILABLE_LABELS
 
 STATE = "kiosk_simulator"
-TYPE_LABELS = {
-    "juminhyo": _("住民票の写し"),
-    "inkan": _("印鑑登録証明書"),
-    "shotoku_kazei": _("所得課税証明書"),
-    "nozei": _("納税証明書"),
-}
-UNAVAILABLE_LABELS = {
-    "NOT_AVAILABLE_AT_KIOSK": _("コンビニでは交付できません。市役所の窓口でご請求ください。"),
-    "SEAL_NOT_REGISTERED": _("印鑑登録がありません。"),
-    "NO_TAX_RECORD": _("税情報がありません。"),
-}
-JUMINHYO_FLAGS = {
-    "show_relationship": _("世帯主・続柄"),
-    "show_honseki": _("本籍・筆頭者"),
-    "show_my_number": _("個人番号"),
-}
 _STATIC = Path(__file__).resolve().parent / "static" / "kiosk_simulator"
 # The screen's font is the one the certificates embed (IPAex Gothic): the kiosk looks the same on
 # any machine, with or without Japanese system fonts.
@@ -149,12 +133,12 @@ def cancel(request: HttpRequest) -> HttpResponse:
 @require_GET
 def credential(request: HttpRequest) -> HttpResponse:
     """The first question of a real machine: the My Number card or the smartphone (SPEC §4)."""
-    return render(request, "kiosk_simulator/credential.html", {"credentials": bridge.CREDENTIALS})
+    return render(request, "kiosk_simulator/credential.html", {"credentials": CREDENTIAL_LABELS})
 
 
 def _credential_chosen(data: Any) -> str:
     chosen = str(data.get("credential", "card"))
-    return chosen if chosen in bridge.CREDENTIALS else "card"
+    return chosen if chosen in CREDENTIAL_LABELS else "card"
 
 
 @simulator_view
@@ -180,7 +164,7 @@ def card(request: HttpRequest) -> HttpResponse:
         {
             "groups": bridge.demo_cards_list(credential=chosen),
             "credential": chosen,
-            "credential_label": bridge.CREDENTIALS[chosen],
+            "credential_label": CREDENTIAL_LABELS[chosen],
         },
     )
 

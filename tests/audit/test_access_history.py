@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from audit.selectors import AccessHistoryEntry, access_history_for_resident
+from audit.access_history import AccessHistoryEntry, access_history_for_resident
 from audit.services import Actor, audit_record
 
 pytestmark = pytest.mark.django_db

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from django.utils import translation
 
+from audit.access_history import ACTION_LABELS, action_label
 from audit.models import AuditEvent
-from audit.selectors import ACTION_LABELS, action_label
 
 ROOT = Path(__file__).resolve().parents[2]
 _EVENT_KIND = re.compile(r"^[a-z_]+\.[a-z_]+$")
@@ -18,7 +18,7 @@ _NOT_APPLICATION_CODE = {".venv", "tests", "migrations", "bench", "scripts"}
 def _recorded_event_kinds() -> set[str]:
     """Every event kind the code can record: the string constants given as ``action`` (a keyword
     argument or a variable of that name, as ``audit_record`` and its wrappers take it) and the
-    second argument of the kiosk's ``_audit(ctx, "kiosk....")``."""
+    second argument of the kiosk's ``kiosk_audit(ctx, "kiosk....")``."""
     kinds: set[str] = set()
     for path in ROOT.rglob("*.py"):
         if _NOT_APPLICATION_CODE & set(path.relative_to(ROOT).parts):
@@ -29,7 +29,7 @@ def _recorded_event_kinds() -> set[str]:
                 values += [keyword.value for keyword in node.keywords if keyword.arg == "action"]
                 func = node.func
                 name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-                if name == "_audit" and len(node.args) >= 2:
+                if name in ("_audit", "kiosk_audit") and len(node.args) >= 2:
                     values.append(node.args[1])
             elif isinstance(node, ast.Assign):
                 if any(isinstance(target, ast.Name) and target.id == "action" for target in node.targets):
@@ -57,7 +57,7 @@ VOID_REASONS = ["print_failed", "session_ended", "session_expired", "subject_mis
 def test_the_scan_finds_the_event_kinds_of_every_part_of_the_application():
     prefixes = {kind.split(".")[0] for kind in RECORDED}
     assert {"kiosk", "certificate", "sync", "staff", "terminal", "admin", "audit", "fee"} <= prefixes
-    assert "kiosk.issuance_completed" in RECORDED and "certificate.printed" in RECORDED
+    assert "certificate.voided" in RECORDED and "certificate.printed" in RECORDED
 
 
 @pytest.mark.parametrize("kind", RECORDED)
@@ -123,3 +123,13 @@ def test_a_failed_login_and_a_verification_that_found_a_break_say_so():
         assert action_label("kiosk.issuance_completed", reason="session_expired", status="voided") == (
             "Certificate issuance cancelled (timed out)"
         )
+
+
+@pytest.mark.parametrize("reason", ["print_failed", "session_ended", "session_expired", "subject_mismatch"])
+def test_a_kiosk_void_says_why_and_never_reads_as_a_print(reason):
+    label = action_label("certificate.voided", reason=reason)
+    assert label.startswith("証明書の交付取消(") and "印刷" not in label
+
+
+def test_a_clerks_void_with_a_written_reason_is_a_plain_cancellation():
+    assert action_label("certificate.voided", reason="") == "証明書の取消"

@@ -44,6 +44,7 @@ def test_allocation_rejects_absurd_counts():
         certificate_numbers_allocate(count=0, year=2026)
 
 
+@pytest.mark.django_db  # the active signing key is a row of the published keys
 def test_check_code_is_short_unambiguous_and_tied_to_the_number():
     code = check_code_compute("41201-2026-00000001")
     assert len(code) == 6 and not set(code) & set("ILOU")
@@ -56,10 +57,14 @@ def test_check_code_is_short_unambiguous_and_tied_to_the_number():
     assert not check_code_matches("41201-2026-00000002", code)
 
 
-def test_check_code_depends_on_the_signing_key(settings, tmp_path):
+@pytest.mark.django_db
+def test_check_code_depends_on_the_signing_key(tmp_path):
+    from certificates.signing_keys import issuing_key_load
+    from simulators.lgpki import lgpki_test_key_create
+
     code = check_code_compute("41201-2026-00000001")
-    settings.KONBINI_SIGNING_DIR = tmp_path / "another-key"
-    assert check_code_compute("41201-2026-00000001") != code
+    another = issuing_key_load(str(lgpki_test_key_create(tmp_path, "another-key")))
+    assert check_code_compute("41201-2026-00000001", key=another) != code
 
 
 @pytest.mark.django_db(transaction=True)

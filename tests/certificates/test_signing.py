@@ -19,7 +19,12 @@ from certificates.signing import (
     pdf_sign,
     pdf_signature_check,
 )
+from certificates.signing_keys import issuing_key_load
+from simulators.lgpki import lgpki_test_key_create
 from tests.certificates.factories import SEAL_PNG, signing_dir_for_tests
+
+# Which key is active is a row of the published keys.
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
@@ -49,8 +54,12 @@ def test_development_key_is_created_once_with_private_permissions(settings, tmp_
     assert (
         isinstance(key.private_key, ec.EllipticCurvePrivateKey) and key.private_key.curve.name == "secp256r1"
     )
-    assert stat.S_IMODE((tmp_path / "signing" / "issuing-key.pem").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "signing" / "test-key-01" / "issuing-key.pem").stat().st_mode) == 0o600
     assert "佐賀市長" in key.certificate.subject.rfc4514_string()
+    # An issuing certificate under the test LGPKI root, not a self-signed one.
+    assert key.certificate.issuer == key.chain[-1].subject != key.certificate.subject
+    assert "LGPKI アプリケーション認証局 (TEST)" in key.chain[-1].subject.rfc4514_string()
+    key.certificate.verify_directly_issued_by(key.chain[-1])
     assert issuing_key() is key  # loaded once per process
 
 
@@ -70,6 +79,7 @@ def test_payload_round_trip_carries_the_key_facts_compactly():
     facts = payload_verify(token)
     assert facts == {
         "v": 1,
+        "k": issuing_key().key_id,
         "n": "41201-2026-00000042",
         "t": "inkan",
         "d": "2026-11-26",
@@ -107,14 +117,28 @@ def test_mangled_tokens_are_rejected(mangle):
         payload_verify(mangle(payload_sign(_document())))
 
 
-def test_payload_signed_by_another_key_is_rejected(settings, tmp_path):
+def _impostor(tmp_path):
+    """A key with a chain of its own: same subject (佐賀市長), another root."""
+    return issuing_key_load(str(lgpki_test_key_create(tmp_path / "impostor", "key")))
+
+
+def test_payload_signed_by_another_key_is_rejected(tmp_path):
     token = payload_sign(_document())
     city_key = issuing_key().public_key
-    settings.KONBINI_SIGNING_DIR = tmp_path / "impostor"
-    forged = payload_sign(_document())
+    impostor = _impostor(tmp_path)
+    forged = payload_sign(_document(), key=impostor)
     with pytest.raises(PayloadInvalid):
         payload_verify(forged, public_key=city_key)
-    assert payload_verify(token, public_key=city_key)["n"] == "41201-2026-00000042"
+    with pytest.raises(PayloadInvalid, match="no published key"):
+        payload_verify(forged)  # it names its own key, which the city never published
+    # Claiming the city's key id does not help: the signature is checked with the key named.
+    prefix, body, signature = forged.split(".")
+    facts = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    facts["k"] = issuing_key().key_id
+    claimed = json.dumps(facts, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    with pytest.raises(PayloadInvalid, match="does not match"):
+        payload_verify(f"{prefix}.{_b64(claimed)}.{signature}")
+    assert payload_verify(token)["n"] == "41201-2026-00000042"
 
 
 def _minimal_pdf(text: str = "") -> bytes:
@@ -131,24 +155,30 @@ def _minimal_pdf(text: str = "") -> bytes:
     return buffer.getvalue()
 
 
+def _roots():
+    return [issuing_key().chain[-1]]
+
+
 def test_pdf_signature_holds_and_any_change_breaks_it():
-    certificate = issuing_key().certificate
+    roots = _roots()
     signed = pdf_sign(_minimal_pdf())
-    assert pdf_signature_check(signed, certificate=certificate).valid
+    check = pdf_signature_check(signed, trust_roots=roots)
+    assert check.valid and check.signer == issuing_key().certificate and check.signed_at is not None
     # One byte of the signed content changed.
     index = signed.index(b"Saga City test")
     altered = signed[:index] + b"Saga Citv test" + signed[index + 14 :]
-    check = pdf_signature_check(altered, certificate=certificate)
+    check = pdf_signature_check(altered, trust_roots=roots)
     assert not check.valid and check.problem
-    assert not pdf_signature_check(b"not a pdf", certificate=certificate).valid
-    assert not pdf_signature_check(_minimal_pdf(), certificate=certificate).valid  # unsigned
+    assert not pdf_signature_check(b"not a pdf", trust_roots=roots).valid
+    assert not pdf_signature_check(_minimal_pdf(), trust_roots=roots).valid  # unsigned
 
 
-def test_pdf_signed_by_another_key_is_not_trusted(settings, tmp_path):
-    certificate = issuing_key().certificate
-    settings.KONBINI_SIGNING_DIR = tmp_path / "impostor"
-    check = pdf_signature_check(pdf_sign(_minimal_pdf()), certificate=certificate)
+def test_pdf_signed_by_another_key_is_not_trusted(tmp_path):
+    impostor = _impostor(tmp_path)
+    check = pdf_signature_check(pdf_sign(_minimal_pdf(), key=impostor), trust_roots=_roots())
     assert not check.valid and "佐賀市" in check.problem
+    # Under its own root it is a good signature: trust is the root's, not the subject name's.
+    assert pdf_signature_check(pdf_sign(_minimal_pdf(), key=impostor), trust_roots=[impostor.chain[-1]]).valid
 
 
 # --- the CMS template (certificates/cms_template.py) ---------------------------------------------
@@ -195,11 +225,11 @@ def test_later_signatures_come_from_the_template_and_validate():
     assert _signer().template is not None
     for text in ("second", "third"):
         signed = pdf_sign(_minimal_pdf(text))
-        assert pdf_signature_check(signed, certificate=key.certificate).valid
+        assert pdf_signature_check(signed, trust_roots=[key.chain[-1]]).valid
         index = signed.index(text.encode())
         altered = signed[:index] + b"X" + signed[index + 1 :]
-        assert not pdf_signature_check(altered, certificate=key.certificate).valid
-    assert pdf_signature_check(first, certificate=key.certificate).valid
+        assert not pdf_signature_check(altered, trust_roots=[key.chain[-1]]).valid
+    assert pdf_signature_check(first, trust_roots=[key.chain[-1]]).valid
 
 
 def test_template_rebuilds_pyhankos_own_container_for_another_document():

@@ -79,21 +79,19 @@ def test_incremental_update_after_signing_is_rejected(issued, tmp_path):
 
 def test_edited_payload_is_rejected_even_in_a_freshly_signed_file(issued, tmp_path):
     # Someone with the PDF signing key but not honest payloads: the payload check stands on its own.
-    from certificates.documents import CertificateDocument
-
     token = read_verification_payloads(issued.pdf)[0]
     prefix, body, signature = token.split(".")
     forged = f"{prefix}.{body[:-4]}{'AAAA' if not body.endswith('AAAA') else 'BBBB'}.{signature}"
-    dummy = _a_document(CertificateDocument)
+    dummy = _a_document()
     pdf = pdf_sign(render_certificate_pdf(copies=[RenderCopy(document=dummy, verification_payload=forged)]))
     with pytest.raises(CommandError, match="2次元コード"):
         call_command("verify_certificate", str(_write(tmp_path, pdf)), stdout=io.StringIO())
 
 
-def _a_document(document_class):
+def _a_document():
     from datetime import date
 
-    from certificates.documents import InkanContent, PrintedPerson
+    from certificates.documents import CertificateDocument, InkanContent, PrintedPerson
     from tests.certificates.factories import SEAL_PNG
 
     person = PrintedPerson(
@@ -101,28 +99,39 @@ def _a_document(document_class):
         relationship="", address="佐賀県佐賀市栄町1番1号", became_resident_on=date(1970, 1, 1),
         address_since=date(1970, 1, 1), previous_address="", honseki="", hittosha="", my_number=None,
     )  # fmt: skip
-    return document_class(
+    return CertificateDocument(
         cert_type="inkan", certificate_number="41201-2026-99999999", check_code="ABCDEF",
         issued_on=date(2026, 11, 26), specimen=True,
         content=InkanContent(holder=person, registration_number="S1", seal_image_png=SEAL_PNG),
     )  # fmt: skip
 
 
-def test_certificate_of_another_key_is_rejected(issued, tmp_path, settings):
-    settings.KONBINI_SIGNING_DIR = tmp_path / "impostor"
-    from certificates.signing import issuing_key
+def test_certificate_of_another_key_is_rejected(issued, tmp_path):
+    from certificates.signing_keys import issuing_key_load
+    from simulators.lgpki import lgpki_test_key_create
 
-    issuing_key()  # creates the impostor's key and certificate
+    # The same subject (佐賀市長) and layout, under a root of its own: re-signed by it, the file is
+    # not the city's, whatever its name says.
+    impostor = issuing_key_load(str(lgpki_test_key_create(tmp_path / "impostor", "key")))
+    pdf = pdf_sign(
+        render_certificate_pdf(copies=[RenderCopy(document=_a_document(), verification_payload="x")]),
+        key=impostor,
+    )
     with pytest.raises(CommandError, match="佐賀市"):
-        call_command("verify_certificate", str(_write(tmp_path, issued.pdf)), stdout=io.StringIO())
+        call_command("verify_certificate", str(_write(tmp_path, pdf)), stdout=io.StringIO())
 
 
-def test_command_line_exits_non_zero_on_an_altered_file(issued, tmp_path, settings):
+def test_command_line_exits_non_zero_on_an_altered_file(issued, tmp_path, client):
     broken = bytearray(issued.pdf)
     broken[len(broken) // 3] ^= 0x01
     path = _write(tmp_path, bytes(broken))
-    cert = Path(settings.KONBINI_SIGNING_DIR) / "issuing-cert.pem"
+    # Offline: the published keys as /verify/keys answers them, no database.
+    keys = tmp_path / "keys.json"
+    keys.write_bytes(client.get("/verify/keys").content)
     manage = Path(__file__).resolve().parents[2] / "manage.py"
-    command = [sys.executable, str(manage), "verify_certificate", str(path), "--certificate", str(cert)]
+    command = [sys.executable, str(manage), "verify_certificate", str(path), "--keys", str(keys)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode != 0 and "無効" in result.stderr
+    command[3] = str(_write(tmp_path, issued.pdf))
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0 and result.stdout.startswith("有効"), result.stderr

@@ -18,6 +18,7 @@ import time_machine
 from rest_framework.test import APIClient
 
 from audit.services import Actor
+from certificates.signing import issuing_key
 from kiosk_api.services import terminal_register
 from simulators import jpki as jpki_sim
 from tests.certificates.factories import signing_dir_for_tests
@@ -78,6 +79,7 @@ def pki(settings, tmp_path: Path, _pki_master: Path, key_pool: KeyPool, db: None
     jpki_sim.crl_publish(ca=phone, now=NOW)
     loaded = Pki(ca=ca, phone=phone, other=jpki_sim.other_ca_load_or_create(pki_dir=folder), keys=key_pool)
     loaded.crl_load()  # as the periodic job would have done before the first kiosk call
+    issuing_key()  # the signing key published, as on a deployed server, before the first issuance
     return loaded
 
 

@@ -103,7 +103,7 @@ def test_three_wrong_pins_lock_the_card_before_any_call(pki: Pki, tmp_path: Path
     card_path = card_file(tmp_path, pki.card(holder), holder)
     token_file = _token_file(tmp_path)
     # Nothing listens on this port: a wrong PIN must fail before the kiosk talks to the server.
-    for expected in ("あと2回", "あと1回", "ロックしました"):
+    for expected in ("あと2回", "あと1回", "ロックされました"):
         with pytest.raises(CommandError, match=expected):
             call_command(
                 "kiosk",

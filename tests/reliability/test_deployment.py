@@ -29,7 +29,7 @@ def _command(service: dict[str, Any]) -> str:
 
 def test_compose_has_every_service_of_the_deployment(compose):
     assert set(compose["services"]) == {
-        "postgres", "redis", "migrate", "web", "worker", "audit-signer", "beat", "proxy",
+        "postgres", "redis", "migrate", "web", "worker", "audit-signer", "beat", "proxy", "audit-verify",
     }  # fmt: skip
     services = compose["services"]
     assert "gunicorn -c deploy/gunicorn.conf.py saga_konbini.wsgi:application" in _command(services["web"])
@@ -45,7 +45,18 @@ def test_compose_commands_match_ci(compose):
     assert "--save '' --appendonly no" in redis
     assert '--save "" --appendonly no' in ci
     migrate = _command(compose["services"]["migrate"])
-    assert "manage.py migrate --no-input" in migrate
+    # The owner migrates and grants; every other service connects as a role that owns nothing.
+    assert "manage.py migrate --database owner --no-input" in migrate and "manage.py setup_roles" in migrate
+    assert (
+        "DATABASE_OWNER_URL" in ci and "DATABASE_OWNER_URL" in compose["services"]["migrate"]["environment"]
+    )
+    for name in ("web", "worker", "audit-signer", "beat"):
+        environment = compose["services"][name]["environment"]
+        assert "DATABASE_OWNER_URL" not in environment, name
+        assert environment["DATABASE_URL"].startswith("postgres://konbini_app@"), name
+    assert compose["services"]["audit-verify"]["environment"]["DATABASE_URL"].startswith(
+        "postgres://konbini_auditor@"
+    )
     assert (
         "manage.py check --deploy --fail-level WARNING" in migrate
         and "check --deploy --fail-level WARNING" in ci
@@ -118,6 +129,7 @@ def test_gunicorn_config_loads_and_prepares_multiprocess_metrics(tmp_path, monke
     assert list(folder.iterdir()) == []  # a previous run's figures are not counted again
 
 
+@pytest.mark.django_db  # the active signing key is read from the database
 def test_a_new_worker_is_warmed_and_frozen_before_it_serves(settings, tmp_path):
     from certificates import glyphs, signing
 

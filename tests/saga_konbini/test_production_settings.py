@@ -88,9 +88,27 @@ def test_deploy_checks_stay_clean_with_a_staff_host(tmp_path):
         DJANGO_CSRF_TRUSTED_ORIGINS="https://konbini.example.jp,https://konbini-admin.example.jp",
         STAFF_HOSTS="konbini-admin.example.jp",
     )
+    _install_signing_key(tmp_path / "signing")  # KONBINI_SIGNING_DIR's default under KONBINI_VAR_DIR
     result = _start(env, "manage.py", "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def _install_signing_key(folder: Path) -> None:
+    """A document-signing key as the city installs one: under a root that is not the demo's test root."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    from simulators.lgpki import lgpki_test_key_create
+
+    root = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Production settings test root")])
+    lgpki_test_key_create(folder, "2026-12", root_name=root)
+
+
+def test_deploy_checks_refuse_a_missing_signing_key(tmp_path):
+    result = _start(_production_env(tmp_path), "manage.py", "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode != 0
+    assert "certificates.E001" in result.stderr + result.stdout
 
 
 def test_deploy_checks_refuse_the_simulated_card_ca(tmp_path):

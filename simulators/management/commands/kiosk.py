@@ -2,8 +2,10 @@
 
 Speaks only HTTP to a running server (``simulators.kiosk_client``), like a real multi-copy machine:
 reads a software card, asks its PIN (three wrong tries lock the card, written back into the card
-file), runs the challenge–response, shows the offers in Japanese, issues, saves the PDF and
-reports the print's outcome. Every question has a flag for non-interactive use.
+file), runs the challenge–response, shows the offers, issues, saves the PDF and reports the print's
+outcome. Every question has a flag for non-interactive use. ``--lang`` is the kiosk's language
+button: the screens, and the API's messages (sent as Accept-Language), in any of settings.LANGUAGES;
+the certificate itself stays Japanese.
 """
 
 from __future__ import annotations
@@ -14,36 +16,25 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext, pgettext
 
 from simulators.city.cards import card_pin_try
 from simulators.kiosk_client import CardKey, KioskApiError, KioskClient
+from simulators.kiosk_texts import CREDENTIAL_LABELS, JUMINHYO_FLAGS, TYPE_LABELS, UNAVAILABLE_LABELS
 
 CARD_FORMAT = "saga-konbini-card/1"
-TYPE_LABELS = {
-    "juminhyo": "住民票の写し",
-    "inkan": "印鑑登録証明書",
-    "shotoku_kazei": "所得課税証明書",
-    "nozei": "納税証明書",
-}
-UNAVAILABLE_LABELS = {
-    "NOT_AVAILABLE_AT_KIOSK": "コンビニでは交付できません(窓口でご請求ください)",
-    "SEAL_NOT_REGISTERED": "印鑑登録がありません",
-    "NO_TAX_RECORD": "税情報がありません",
-}
-# SPEC §4: what the resident holds to the machine; a card file says which (absent: a card).
-CREDENTIAL_LABELS = {"card": "マイナンバーカード", "smartphone": "スマートフォン"}
-OPTION_FLAGS = {
-    "show_relationship": "世帯主・続柄",
-    "show_honseki": "本籍・筆頭者",
-    "show_my_number": "個人番号",
-}
+# Answers that mean yes, in every language of the kiosk (and the Japanese はい).
+YES = {"y", "yes", "はい", "是", "예", "네", "có", "sim", "s", "ya"}
 
 
 def _parse_option(raw: str) -> tuple[str, Any]:
     key, sep, value = raw.partition("=")
     if not sep or not key:
-        raise CommandError(f"--option は key=value の形で指定してください: {raw}")
+        raise CommandError(_("--option は key=value の形で指定してください: %(raw)s") % {"raw": raw})
     lowered = value.strip().lower()
     parsed: Any
     if lowered in {"true", "yes", "1", "on"}:
@@ -85,6 +76,12 @@ class Command(BaseCommand):
         parser.add_argument("--out", help="証明書PDFの保存先")
         parser.add_argument("--outcome", choices=["printed", "failed"], help="印刷結果")
         parser.add_argument("--history", action="store_true", help="自分の情報へのアクセス履歴を表示する")
+        parser.add_argument(
+            "--lang",
+            choices=[code for code, _name in settings.LANGUAGES],
+            default=settings.LANGUAGE_CODE,
+            help="画面の言語 (証明書は日本語のまま)",
+        )
 
     # --- small interaction helpers ------------------------------------------------------------
 
@@ -95,18 +92,18 @@ class Command(BaseCommand):
         try:
             return input(prompt).strip()
         except EOFError as exc:
-            raise CommandError("入力が終了しました。") from exc
+            raise CommandError(_("入力が終了しました。")) from exc
 
     def _ask_yes(self, prompt: str, default: bool = False) -> bool:
         answer = self._ask(f"{prompt} [{'Y/n' if default else 'y/N'}] ").lower()
-        return default if not answer else answer in {"y", "yes", "はい"}
+        return default if not answer else answer in YES
 
     def _ask_number(self, prompt: str, low: int, high: int) -> int:
         while True:
             answer = self._ask(prompt)
             if answer.isdigit() and low <= int(answer) <= high:
                 return int(answer)
-            self._say(f"{low}〜{high}の数字を入力してください。")
+            self._say(_("%(low)s〜%(high)sの数字を入力してください。") % {"low": low, "high": high})
 
     # --- steps ----------------------------------------------------------------------------------
 
@@ -114,11 +111,13 @@ class Command(BaseCommand):
         try:
             card = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise CommandError(f"カードファイルを読み込めません: {path}") from exc
+            raise CommandError(_("カードファイルを読み込めません: %(path)s") % {"path": path}) from exc
         if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
-            raise CommandError(f"カードファイルの形式が違います ({CARD_FORMAT} ではありません)。")
+            raise CommandError(
+                _("カードファイルの形式が違います (%(format)s ではありません)。") % {"format": CARD_FORMAT}
+            )
         if card.get("credential", "card") not in CREDENTIAL_LABELS:
-            raise CommandError("カードファイルの credential は card または smartphone です。")
+            raise CommandError(_("カードファイルの credential は card または smartphone です。"))
         return card
 
     def _choose_credential(self, card: dict[str, Any], wanted: str | None, interactive: bool) -> None:
@@ -128,26 +127,28 @@ class Command(BaseCommand):
         if wanted is None:
             if not interactive:
                 return
-            self._say("本人確認に使うものを選んでください:")
+            self._say(_("本人確認に使うものを選んでください:"))
             kinds = list(CREDENTIAL_LABELS)
             for index, kind in enumerate(kinds, start=1):
                 self._say(f"  {index}. {CREDENTIAL_LABELS[kind]}")
-            wanted = kinds[self._ask_number("番号を選んでください: ", 1, len(kinds)) - 1]
+            wanted = kinds[self._ask_number(_("番号を選んでください: "), 1, len(kinds)) - 1]
         if wanted != held:
+            message = _("このファイルは%(held)sの電子証明書です。%(wanted)sを選んだ場合は使えません。")
             raise CommandError(
-                f"このファイルは{CREDENTIAL_LABELS[held]}の電子証明書です。"
-                f"{CREDENTIAL_LABELS[wanted]}を選んだ場合は使えません。"
+                message % {"held": CREDENTIAL_LABELS[held], "wanted": CREDENTIAL_LABELS[wanted]}
             )
 
     def _unlock(self, path: Path, card: dict[str, Any], pin_flag: str | None) -> CardKey:
-        locked_message = (
+        locked_message = _(
             "このカードは暗証番号の誤りが続いたためロックされています。市役所の窓口で解除してください。"
         )
         if card.get("locked"):
             # A locked card is refused before any PIN is asked (as the real card does).
             raise CommandError(locked_message)
         while True:
-            pin = pin_flag if pin_flag is not None else getpass.getpass("暗証番号(4桁)を入力してください: ")
+            pin = (
+                pin_flag if pin_flag is not None else getpass.getpass(_("暗証番号(4桁)を入力してください: "))
+            )
             # Counted under the card file's lock: another kiosk may be entering PINs on it too.
             attempt = card_pin_try(path=path, pin=pin, read=self._load_card)
             if attempt.key is not None:
@@ -155,38 +156,48 @@ class Command(BaseCommand):
             if attempt.was_locked:
                 raise CommandError(locked_message)
             if attempt.locked:
-                raise CommandError("暗証番号が3回誤って入力されたため、カードをロックしました。")
-            message = f"暗証番号が違います。あと{attempt.remaining}回誤るとカードがロックされます。"
+                raise CommandError(
+                    _(
+                        "暗証番号が3回誤って入力されたため、カードがロックされました。市役所の窓口で解除してください。"
+                    )
+                )
+            message = ngettext(
+                "暗証番号が違います。あと%(remaining)d回誤るとカードがロックされます。",
+                "暗証番号が違います。あと%(remaining)d回誤るとカードがロックされます。",
+                attempt.remaining,
+            ) % {"remaining": attempt.remaining}
             if pin_flag is not None:
                 raise CommandError(message)
             self._say(message)
 
     def _show_offers(self, body: dict[str, Any]) -> None:
-        self._say(f"{body['holder']['name']} 様")
-        self._say("交付できる証明書:")
+        self._say(_("%(name)s 様") % {"name": body["holder"]["name"]})
+        self._say(_("交付できる証明書:"))
         for index, offer in enumerate(body["offers"], start=1):
-            label = TYPE_LABELS.get(offer["type"], offer["type"])
+            # The offer names its certificate in the language this kiosk asked the API for.
+            label = offer["label_local"]
             if offer["available"]:
                 extra = ""
                 if offer.get("fiscal_years"):
-                    extra = " 年度: " + "、".join(f"{y}年度" for y in offer["fiscal_years"])
-                self._say(f"  {index}. {label}  1通 {offer['fee']:,}円{extra}")
+                    years = pgettext("list separator", "、").join(
+                        _fiscal_year(y) for y in offer["fiscal_years"]
+                    )
+                    extra = "  " + _("年度: %(years)s") % {"years": years}
+                self._say(f"  {index}. {label}  {_per_copy(offer['fee'])}{extra}")
             else:
-                reason = UNAVAILABLE_LABELS.get(offer["unavailable_code"], "交付できません")
-                self._say(f"  {index}. {label}  ― {reason}")
+                self._say(f"  {index}. {label}  ― {_unavailable(offer)}")
 
     def _choose_offer(self, body: dict[str, Any], wanted: str | None) -> dict[str, Any]:
         offers = {offer["type"]: offer for offer in body["offers"]}
         if wanted is None:
             available = [offer for offer in body["offers"] if offer["available"]]
             if not available:
-                raise CommandError("このカードでは交付できる証明書がありません。窓口でご請求ください。")
-            index = self._ask_number("番号を選んでください: ", 1, len(body["offers"]))
+                raise CommandError(_("このカードでは交付できる証明書がありません。窓口でご請求ください。"))
+            index = self._ask_number(_("番号を選んでください: "), 1, len(body["offers"]))
             wanted = body["offers"][index - 1]["type"]
         offer = offers[wanted]
         if not offer["available"]:
-            reason = UNAVAILABLE_LABELS.get(offer["unavailable_code"], "交付できません")
-            raise CommandError(f"{TYPE_LABELS[wanted]}: {reason}")
+            raise CommandError(f"{offer['label_local']}: {_unavailable(offer)}")
         return dict(offer)
 
     def _options(self, offer: dict[str, Any], raw: list[str], interactive: bool) -> dict[str, Any]:
@@ -199,8 +210,10 @@ class Command(BaseCommand):
                 return {"fiscal_year": given["fiscal_year"]}
             if interactive and len(years) > 1:
                 for index, year in enumerate(years, start=1):
-                    self._say(f"  {index}. {year}年度")
-                return {"fiscal_year": years[self._ask_number("年度を選んでください: ", 1, len(years)) - 1]}
+                    self._say(f"  {index}. {_fiscal_year(year)}")
+                return {
+                    "fiscal_year": years[self._ask_number(_("年度を選んでください: "), 1, len(years)) - 1]
+                }
             return {"fiscal_year": years[0]}
         return {}
 
@@ -215,23 +228,33 @@ class Command(BaseCommand):
             try:
                 options["members"] = [by_name[name.replace("　", "").replace(" ", "")] for name in names]
             except KeyError as exc:
-                raise CommandError(f"世帯員が見つかりません: {exc.args[0]}") from None
+                raise CommandError(_("世帯員が見つかりません: %(name)s") % {"name": exc.args[0]}) from None
             options["scope"] = "selected"
-        elif interactive and len(members) > 1 and not self._ask_yes("世帯全員を記載しますか?", default=True):
-            chosen = [m["member_ref"] for m in members if self._ask_yes(f"  {m['name']} を記載しますか?")]
+        elif (
+            interactive and len(members) > 1 and not self._ask_yes(_("世帯全員を記載しますか?"), default=True)
+        ):
+            chosen = [
+                m["member_ref"]
+                for m in members
+                if self._ask_yes("  " + _("%(name)s を記載しますか?") % {"name": m["name"]})
+            ]
             if not chosen:
-                raise CommandError("記載する世帯員が選ばれていません。")
+                raise CommandError(_("記載する世帯員が選ばれていません。"))
             options.update(scope="selected", members=chosen)
-        for flag, label in OPTION_FLAGS.items():
+        for flag, label in JUMINHYO_FLAGS.items():
             if flag in given:
                 options[flag] = bool(given[flag])
             elif interactive:
-                options[flag] = self._ask_yes(f"{label}を記載しますか?")
+                options[flag] = self._ask_yes(_("%(item)sを記載しますか?") % {"item": label})
         return options
 
     def handle(self, *args: Any, **options: Any) -> None:
+        with translation.override(options["lang"]):
+            self._visit(options)
+
+    def _visit(self, options: dict[str, Any]) -> None:
         token_data = json.loads(Path(options["token_file"]).read_text(encoding="utf-8"))
-        client = KioskClient(options["server"], str(token_data["token"]))
+        client = KioskClient(options["server"], str(token_data["token"]), language=options["lang"])
         card_path = Path(options["card"])
         card = self._load_card(card_path)
         interactive = options["type"] is None
@@ -250,16 +273,19 @@ class Command(BaseCommand):
                     self._say(f"  {entry['at']}  {entry['accessor']}  {entry['action']}")
             offer = self._choose_offer(body, options["type"])
             copies = options["copies"] or (
-                self._ask_number(f"通数 (1〜{offer['max_copies']}): ", 1, offer["max_copies"])
+                self._ask_number(
+                    _("通数 (1〜%(max)s): ") % {"max": offer["max_copies"]}, 1, offer["max_copies"]
+                )
                 if interactive
                 else 1
             )
             request_options = self._options(offer, options["option"], interactive)
             fee = offer["fee"] * copies
-            label = TYPE_LABELS[offer["type"]]
-            self._say(f"{label} {copies}通 手数料 {fee:,}円")
-            if interactive and not self._ask_yes("この内容で交付しますか?"):
-                self._say("取りやめました。")
+            self._say(
+                f"{offer['label_local']}  {_copies(copies)}  " + _("手数料 %(fee)s") % {"fee": _yen(fee)}
+            )
+            if interactive and not self._ask_yes(_("この内容で交付しますか?")):
+                self._say(_("取りやめました。"))
                 return
             # One key for this request: a retry after a lost answer gets the same issuance.
             idempotency_key = uuid.uuid4().hex
@@ -284,15 +310,20 @@ class Command(BaseCommand):
             pdf = client.document(issuance)
             out = Path(options["out"] or f"certificate-{issuance['issuance_id']}.pdf")
             out.write_bytes(pdf)
-            self._say(f"証明書を保存しました: {out} (交付番号 {', '.join(issuance['certificate_numbers'])})")
+            numbers = ", ".join(issuance["certificate_numbers"])
+            self._say(
+                _("証明書を保存しました: %(path)s (交付番号 %(numbers)s)") % {"path": out, "numbers": numbers}
+            )
             outcome = options["outcome"] or (
-                "printed" if not interactive or self._ask_yes("印刷できましたか?", default=True) else "failed"
+                "printed"
+                if not interactive or self._ask_yes(_("印刷できましたか?"), default=True)
+                else "failed"
             )
             result = client.complete(int(issuance["issuance_id"]), outcome)
             if result["status"] == "printed":
-                self._say(f"交付が完了しました。手数料 {issuance['fee_total']:,}円")
+                self._say(_("交付が完了しました。手数料 %(fee)s") % {"fee": _yen(issuance["fee_total"])})
             else:
-                self._say("印刷できなかったため交付を取り消しました。手数料はかかりません。")
+                self._say(_("印刷できなかったため、交付を取り消しました。手数料はかかりません。"))
         except KioskApiError as exc:
             raise CommandError(f"{exc.message} ({exc.code})") from None
         finally:
@@ -300,4 +331,25 @@ class Command(BaseCommand):
                 try:
                     client.session_end(session_id)
                 except KioskApiError:
-                    self.stderr.write("セッションを終了できませんでした(一定時間後に自動で終了します)。")
+                    self.stderr.write(_("セッションを終了できませんでした(一定時間後に自動で終了します)。"))
+
+
+def _yen(amount: int) -> str:
+    return _("%(amount)s円") % {"amount": f"{amount:,}"}
+
+
+def _copies(count: int) -> str:
+    return ngettext("%(count)s通", "%(count)s通", count) % {"count": count}
+
+
+def _per_copy(fee: int) -> str:
+    return _("1通 %(fee)s") % {"fee": _yen(fee)}
+
+
+def _fiscal_year(year: int) -> str:
+    return _("%(year)s年度") % {"year": year}
+
+
+def _unavailable(offer: dict[str, Any]) -> str:
+    reason = UNAVAILABLE_LABELS.get(offer["unavailable_code"])
+    return str(reason) if reason is not None else _("交付できません。")
