@@ -127,8 +127,8 @@ def _canonical_parts(event: AuditEvent) -> tuple[str, str, str] | None:
 # Insert the events, their resident index rows and their links, and move the head, in one
 # statement. The head row is locked first (FOR UPDATE waits, then reads the latest committed head);
 # the links are computed by a recursive walk from it, in the order the events were recorded.
-# Inserted rows take their ids from the sequence in the order of the SELECT, so ranking the
-# returned ids gives each event's place. Without a head row nothing is linked: the events go to
+# Ids are drawn from the events' sequence beforehand, by place (a CTE with nextval is evaluated
+# once). Without a head row nothing is linked: the events go to
 # the pending queue instead, and the first column returned is false.
 _SEALED_INSERT_SQL = """
 WITH RECURSIVE h AS (
@@ -140,15 +140,16 @@ WITH RECURSIVE h AS (
         %s::text[], %s::text[], %s::text[]
     ) AS s(ord, occurred_at, actor_kind, actor_id, actor_label, action, outcome, reason,
            resident_ids, certificate_numbers, source, request_id, payload, before_id, between, after_seq)
-), e AS (
-    INSERT INTO audit_auditevent (occurred_at, actor_kind, actor_id, actor_label, action, outcome,
-        reason, resident_ids, certificate_numbers, source, request_id, payload)
-    SELECT occurred_at, actor_kind, actor_id, actor_label, action, outcome, reason, resident_ids,
-           certificate_numbers, source, request_id, payload
-    FROM src ORDER BY ord
-    RETURNING id
 ), n AS (
-    SELECT id, row_number() OVER (ORDER BY id) AS ord FROM e
+    -- Each event's id taken here, by its place: the links below pair ids and canonical texts by it.
+    SELECT ord, nextval(pg_get_serial_sequence('audit_auditevent', 'id')) AS id FROM src
+), e AS (
+    INSERT INTO audit_auditevent (id, occurred_at, actor_kind, actor_id, actor_label, action, outcome,
+        reason, resident_ids, certificate_numbers, source, request_id, payload)
+    SELECT n.id, occurred_at, actor_kind, actor_id, actor_label, action, outcome, reason, resident_ids,
+           certificate_numbers, source, request_id, payload
+    FROM src JOIN n USING (ord) ORDER BY ord
+    RETURNING id
 ), c(ord, seq, prev_hash, hash, event_id) AS (
     SELECT 0::bigint, h.seq, h.hash::text, h.hash::text, 0::bigint FROM h
     UNION ALL
@@ -171,7 +172,7 @@ WITH RECURSIVE h AS (
     UPDATE audit_auditchainhead SET seq = c.seq, hash = c.hash
     FROM c WHERE audit_auditchainhead.id = 1 AND c.ord = %s
 )
-SELECT EXISTS (SELECT 1 FROM h), (SELECT array_agg(id ORDER BY id) FROM e)
+SELECT EXISTS (SELECT 1 FROM h), (SELECT array_agg(n.id ORDER BY n.ord) FROM n JOIN e USING (id))
 """
 
 
