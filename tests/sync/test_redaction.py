@@ -7,9 +7,11 @@ import copy
 import importlib
 import re
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -18,6 +20,9 @@ from sync.redaction import MY_NUMBER_MARKER, my_number_field, my_numbers_redact,
 from sync.services import sync_run
 from sync.validation import RecordInvalid, validate_resident
 from tests.sync import feedutil as fu
+
+# What a data migration's function reads of its schema editor: the connection it runs on.
+_SCHEMA_EDITOR = SimpleNamespace(connection=connection)
 
 VALID = fu.my_number(31_415_926_535)  # 12 digits, check digit right
 WRONG_CHECK = VALID[:11] + str((int(VALID[11]) + 1) % 10)
@@ -301,7 +306,7 @@ def test_records_quarantined_before_the_redaction_lose_their_my_numbers_on_migra
         batch=batch, line_number=2, reason_code="invalid_key", reason="キー", record={"data": {"a": 1}}
     )
 
-    migration.redact_stored_records(apps, None)
+    migration.redact_stored_records(apps, _SCHEMA_EDITOR)
 
     old.refresh_from_db()
     clean.refresh_from_db()
@@ -394,7 +399,7 @@ def test_records_stored_under_the_narrower_rules_lose_their_my_numbers_on_migrat
         record={"a": 1},
     )
 
-    migration.redact_stored_records(apps, None)
+    migration.redact_stored_records(apps, _SCHEMA_EDITOR)
 
     old.refresh_from_db()
     untouched.refresh_from_db()
