@@ -19,7 +19,7 @@ from django.db import transaction
 
 from audit.services import Actor, audit_record
 from certificates.models import SigningKey
-from certificates.signing_keys import IssuingKey, installed_keys, issuing_key_load, test_chain_generator
+from certificates.signing_keys import IssuingKey, installed_keys, issuing_key_load, test_key_create
 
 
 class RotationRefused(Exception):
@@ -76,9 +76,7 @@ def _next_key(directory: Path, published: set[str], key_dir: Path | None) -> Iss
     else:
         candidates = [folder for key_id, folder in installed.items() if key_id not in published]
     if not candidates and not settings.PRODUCTION:
-        test_chain = test_chain_generator()  # development only: a test key under the test root
-        name = test_chain.lgpki_test_key_next_name(directory)
-        candidates = [test_chain.lgpki_test_key_create(directory, name, rotation=True)]
+        candidates = [test_key_create(directory, rotation=True)]  # development only: under the test root
     if not candidates:
         raise RotationRefused(
             f"次の発行用鍵がありません。LGPKIから交付された鍵を {directory} の新しいフォルダに "

@@ -13,7 +13,7 @@ a ``compromised`` key's documents no longer verify. ``signing_key_rotate`` moves
 issuance reads which key is active (one indexed row), so a rotation takes effect at once in every
 process. In production nothing is ever generated here: a missing key stops issuance and fails
 ``check --deploy``. In development the first key of an empty database is the newest installed one,
-and when none is installed a test chain is created (simulators/lgpki.py).
+and when none is installed the simulators' test chain makes one (``test_key_wanted``).
 """
 
 from __future__ import annotations
@@ -24,9 +24,7 @@ import os
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
-from importlib import import_module
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from cryptography import x509
@@ -34,9 +32,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.dispatch import Signal
 
 JST = timezone(timedelta(hours=9), "JST")
 KEY_FILE = "issuing-key.pem"
@@ -228,13 +226,12 @@ def _development_first_key(directory: Path) -> str:
 
     from certificates.models import SigningKey
 
-    test_chain = test_chain_generator()
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / ".lock", "a", encoding="ascii") as lock:
         # Two processes starting together must not install two first keys.
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not installed_keys(directory):
-            test_chain.lgpki_test_key_create(directory, test_chain.lgpki_test_key_next_name(directory))
+            test_key_create(directory, rotation=False)
     key = _newest(directory)
     try:
         with transaction.atomic():
@@ -253,15 +250,22 @@ def _development_first_key(directory: Path) -> str:
     return active or key.key_id
 
 
-def test_chain_generator() -> ModuleType:
-    """The demo's test LGPKI chain (simulators/lgpki.py), named by string: production does not
-    install the simulators, and a server without them uses only the keys the city installs."""
-    if settings.PRODUCTION or not apps.is_installed("simulators"):
-        raise NoActiveSigningKey(
-            f"no document-signing key is installed in {settings.KONBINI_SIGNING_DIR}: install the city's "
-            "key and run manage.py signing_key_rotate"
-        )
-    return import_module("simulators.lgpki")
+# Sent with ``directory`` (a Path) and ``rotation`` (bool) when development needs a key and none is
+# installed. A development app (the simulators: their test LGPKI chain) answers by installing a test
+# key there and returning its folder. Production installs no such app, so nothing is ever generated.
+test_key_wanted = Signal()
+
+
+def test_key_create(directory: Path, *, rotation: bool) -> Path:
+    """Development only: a test key installed under ``directory`` by whichever app answers."""
+    if not settings.PRODUCTION:
+        for _receiver, folder in test_key_wanted.send(sender=None, directory=directory, rotation=rotation):
+            if folder is not None:
+                return Path(folder)
+    raise NoActiveSigningKey(
+        f"no document-signing key is installed in {settings.KONBINI_SIGNING_DIR}: install the city's "
+        "key and run manage.py signing_key_rotate"
+    )
 
 
 def _newest(directory: Path) -> IssuingKey:

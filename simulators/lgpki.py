@@ -163,3 +163,8 @@ def lgpki_test_key_next_name(folder: Path) -> str:
     """A folder name for the next test key that sorts after the ones installed: ``test-key-NN``."""
     taken = [p.name for p in folder.glob("test-key-*") if p.is_dir()] if folder.exists() else []
     return f"test-key-{len(taken) + 1:02d}"
+
+
+def test_key_install(*, directory: Path, rotation: bool, **_: object) -> Path:
+    """``certificates.signing_keys.test_key_wanted`` receiver: a development server without a key."""
+    return lgpki_test_key_create(directory, lgpki_test_key_next_name(directory), rotation=rotation)
