@@ -117,8 +117,11 @@ def audit_record(
         payload=clean_payload,
     )
     batch = batch_current()
-    if batch is not None and connection.in_atomic_block:
-        # Inserted and chained together with the transaction's other events, at its end.
+    if batch is not None and batch.takes_events_now():
+        # Inserted and chained together with the transaction's other events, at its end. Not inside
+        # a savepoint: an event there must roll back with it, so it is inserted now like any other.
+        # A transaction already doomed to roll back refuses loudly, as the insert would have.
+        connection.validate_no_broken_transaction()
         batch.events.append(event)
         return event
     event_insert_pending(event)

@@ -75,3 +75,37 @@ def test_without_a_head_row_the_batch_waits_for_the_sealer(tmp_path):
         batch.flush()
     assert _head()[0] == 1 and not AuditPending.objects.exists()
     assert chain_verify(checkpoint_dir=tmp_path).first_break is None
+
+
+def test_an_event_inside_a_rolled_back_savepoint_is_not_chained_for_an_act_that_never_happened(tmp_path):
+    audit_record(actor=Actor.system(), action="test.before")
+    with transaction.atomic(), audit_sealed_batch() as batch:
+        kept = audit_record(actor=Actor.system(), action="test.kept")
+        with pytest.raises(RuntimeError), transaction.atomic():
+            audit_record(actor=Actor.system(), action="test.undone")
+            raise RuntimeError("the inner act failed and was caught")
+        batch.flush()
+    assert not AuditEvent.objects.filter(action="test.undone").exists()
+    assert AuditChainLink.objects.filter(event_id=kept.pk).exists()
+    assert chain_verify(checkpoint_dir=tmp_path).first_break is None
+
+
+def test_a_transaction_doomed_to_roll_back_refuses_an_event_loudly():
+    from django.db.transaction import TransactionManagementError
+
+    audit_record(actor=Actor.system(), action="test.before")
+    with transaction.atomic(), audit_sealed_batch():
+        transaction.set_rollback(True)
+        with pytest.raises(TransactionManagementError):
+            audit_record(actor=Actor.system(), action="test.lost")
+
+
+def test_a_text_field_given_as_a_number_is_hashed_as_stored(tmp_path):
+    audit_record(actor=Actor.system(), action="test.before")
+    event = None
+    with transaction.atomic(), audit_sealed_batch() as batch:
+        event = audit_record(actor=Actor.system(), action="test.batch")
+        event.actor_id = 42  # type: ignore[assignment]  # stored as the text "42"
+        batch.flush()
+        assert AuditPending.objects.filter(event_id=event.pk).exists()  # left to the sealer
+    assert chain_verify(checkpoint_dir=tmp_path).first_break is None
