@@ -108,13 +108,22 @@ def _role_check_or_create(cursor: CursorWrapper, *, role: str, owner: str, qn: C
             gettext("%(role)s は所有者のロールです。別のロールを指定してください。") % {"role": role}
         )
     cursor.execute(
-        "SELECT rolsuper, pg_has_role(%s, %s, 'MEMBER') FROM pg_roles WHERE rolname = %s", [role, owner, role]
+        "SELECT rolsuper, rolcreaterole, pg_has_role(%s, %s, 'MEMBER') FROM pg_roles WHERE rolname = %s",
+        [role, owner, role],
     )
     row = cursor.fetchone()
     if row is None:
         cursor.execute(f"CREATE ROLE {qn(role)} LOGIN")
         return
-    superuser, member_of_owner = row
+    superuser, create_role, member_of_owner = row
+    if create_role:
+        # Up to PostgreSQL 15 a role with CREATEROLE may grant itself membership of the owner.
+        raise RoleSetupError(
+            gettext(
+                "ロール %(role)s はロールを作成できます。ALTER ROLE %(role)s NOCREATEROLE; としてください。"
+            )
+            % {"role": role}
+        )
     if superuser or member_of_owner:
         # Either would give it the owner's rights back: ALTER, DISABLE TRIGGER, DROP.
         raise RoleSetupError(

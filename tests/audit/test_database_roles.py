@@ -125,6 +125,20 @@ def test_setup_roles_refuses_the_owner_as_the_application_role():
 
 
 @AS_OWNER
+def test_setup_roles_refuses_a_role_that_could_grant_itself_the_owners_rights():
+    role = f"{connection.settings_dict['NAME']}_createrole"[:63]
+    with connections["owner"].cursor() as cursor:
+        cursor.execute(f'DROP ROLE IF EXISTS "{role}"')
+        cursor.execute(f'CREATE ROLE "{role}" LOGIN CREATEROLE')
+    try:
+        with pytest.raises(CommandError, match="NOCREATEROLE"):
+            call_command("setup_roles", app_role=role, auditor_role=auditor_role())
+    finally:
+        with connections["owner"].cursor() as cursor:
+            cursor.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+@AS_OWNER
 def test_the_auditors_role_verifies_the_log_but_cannot_write_it(record_events, settings, tmp_path):
     record_events(5)
     assert checkpoint_create() is not None

@@ -105,7 +105,7 @@ def test_a_text_field_given_as_a_number_is_hashed_as_stored(tmp_path):
     event = None
     with transaction.atomic(), audit_sealed_batch() as batch:
         event = audit_record(actor=Actor.system(), action="test.batch")
-        event.actor_id = 42  # type: ignore[assignment]  # stored as the text "42"
+        event.actor_id = 42  # stored as the text "42"
         batch.flush()
         assert AuditPending.objects.filter(event_id=event.pk).exists()  # left to the sealer
     assert chain_verify(checkpoint_dir=tmp_path).first_break is None
